@@ -1,0 +1,3 @@
+"""Workflow Compute container runtime adapter plugin."""
+
+__version__ = "0.1.0"

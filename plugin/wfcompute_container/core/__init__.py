@@ -1,0 +1,1 @@
+"""compute-core wire types: pydantic models with Go JSON output and the core's validation texts."""

@@ -1,0 +1,36 @@
+"""Go-style OS error texts: `<op> <path>: <lowercase strerror>`."""
+
+from __future__ import annotations
+
+import errno
+import os
+
+
+def errno_text(err: OSError) -> str:
+    """The C strerror text with Go's lowercase first letter."""
+    code = err.errno
+    text = os.strerror(code) if code is not None else (err.strerror or str(err))
+    return text[:1].lower() + text[1:] if text else text
+
+
+def path_error(op: str, path: str, err: OSError) -> str:
+    """Go *fs.PathError text, e.g. `lstat /w/x: no such file or directory`."""
+    return f"{op} {path}: {errno_text(err)}"
+
+
+def is_not_exist(err: OSError) -> bool:
+    """errors.Is(err, fs.ErrNotExist): ENOENT only (not ENOTDIR)."""
+    return err.errno == errno.ENOENT
+
+
+class GoPathError(OSError):
+    """An OSError whose str() is Go's `<op> <path>: <errno text>`."""
+
+    def __init__(self, op: str, path: str, err: OSError) -> None:
+        super().__init__(err.errno, err.strerror)
+        self.op = op
+        self.go_path = path
+        self.message = path_error(op, path, err)
+
+    def __str__(self) -> str:
+        return self.message

@@ -1,0 +1,1 @@
+"""The method table: method name -> params model -> operation -> result model."""

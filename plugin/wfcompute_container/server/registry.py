@@ -1,0 +1,50 @@
+"""How a method is declared. Each area of the plugin contributes a list of MethodDef.
+
+A handler receives the validated params model (or None when the method takes no params) and
+the per-request context, and returns the result: a WireModel, a plain JSON value, or None
+(JSON null). Domain failures are raised as ``wfcompute_container.errors.PluginError``
+subclasses; the server maps them to wire codes in one place. Cancellation arrives as anyio
+cancellation: clean up in ``finally`` blocks under ``anyio.CancelScope(shield=True)``.
+
+Params and results are validated against the JSON Schemas in ``schemas/``, which are generated
+from the ``params`` and ``result`` types declared here (see ``server/schemas.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Process-wide settings a handler may read (from the command line and environment)."""
+
+    conformance_image: str | None = None
+    max_message_bytes: int = 16 * 1024 * 1024
+    max_concurrent_requests: int = 32
+
+
+@dataclass
+class RequestContext:
+    method: str
+    settings: ServerSettings
+    log: logging.Logger
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+Handler = Callable[[Any, RequestContext], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class MethodDef:
+    name: str
+    params: type[BaseModel] | None
+    result: Any
+    """A pydantic model class, or any type pydantic's TypeAdapter accepts; None means null."""
+    handler: Handler
+    description: str = ""
