@@ -1,0 +1,168 @@
+"""Command line: `serve` (default) speaks the protocol; the other sub-commands are for people.
+
+Each sub-command module adds its parsers with `add_parsers(subparsers)` and sets `func` to a
+callable taking the parsed arguments and returning the exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+from .. import __version__
+
+PROG = "workflow-plugin-compute-container"
+DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+DEFAULT_MAX_CONCURRENCY = 32
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive integer")
+    return value
+
+
+def _log_level(text: str) -> str:
+    level = text.strip().upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "WARN", "ERROR", "CRITICAL"):
+        raise argparse.ArgumentTypeError(
+            f"unknown log level {text!r} (use debug, info, warning or error)"
+        )
+    return "WARNING" if level == "WARN" else level
+
+
+def _add_serve_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-message-bytes",
+        type=_positive_int,
+        default=DEFAULT_MAX_MESSAGE_BYTES,
+        help="longest accepted input line in bytes (default 16 MiB)",
+    )
+    parser.add_argument(
+        "--max-concurrency",
+        type=_positive_int,
+        default=DEFAULT_MAX_CONCURRENCY,
+        help="requests run at once; past it stdin is not read (default 32)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description=(
+            "Workflow Compute runtime adapter plugin: runs command and container-build "
+            "workloads in hardened podman/docker/nerdctl sandboxes. With no sub-command it "
+            "serves newline-delimited JSON-RPC 2.0 on stdin/stdout."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument(
+        "--log-level",
+        type=_log_level,
+        default=None,
+        help="stderr log level (default: $WFCOMPUTE_LOG_LEVEL or warning)",
+    )
+    _add_serve_options(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve_p = sub.add_parser("serve", help="serve the JSON-RPC protocol on stdin/stdout (default)")
+    _add_serve_options(serve_p)
+    serve_p.set_defaults(func=cmd_serve)
+
+    catalog_p = sub.add_parser("catalog", help="print the runtime adapter catalog")
+    catalog_p.set_defaults(func=cmd_catalog)
+
+    validate_p = sub.add_parser(
+        "validate", help="check plugin.json, runtime-adapters.json and every schema"
+    )
+    validate_p.set_defaults(func=cmd_validate)
+
+    from . import managed, probe
+
+    probe.add_parsers(sub)
+    managed.add_parsers(sub)
+    parser.set_defaults(func=cmd_serve)
+    return parser
+
+
+def log_level_from(args: argparse.Namespace) -> str:
+    if args.log_level:
+        return str(args.log_level)
+    env = os.environ.get("WFCOMPUTE_LOG_LEVEL", "")
+    if env:
+        try:
+            return _log_level(env)
+        except argparse.ArgumentTypeError as exc:
+            print(f"{PROG}: WFCOMPUTE_LOG_LEVEL: {exc}", file=sys.stderr)
+    return "WARNING"
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import anyio
+
+    from ..rpc.engine import protect_stdout
+    from ..rpc.logs import configure_logging
+    from ..server.app import run
+    from ..server.registry import ServerSettings
+
+    configure_logging(log_level_from(args))
+    settings = ServerSettings(
+        conformance_image=os.environ.get("WFCOMPUTE_CONFORMANCE_IMAGE") or None,
+        max_message_bytes=args.max_message_bytes,
+        max_concurrent_requests=args.max_concurrency,
+    )
+    protocol_fd = protect_stdout()
+    return anyio.run(lambda: run(settings, stdin_fd=0, stdout_fd=protocol_fd))
+
+
+def cmd_catalog(args: argparse.Namespace) -> int:
+    from ..errors import PluginError
+    from ..goparity.jsonenc import marshal_indent
+    from ..server.methods_metadata import adapters_catalog
+
+    try:
+        content = adapters_catalog()
+    except PluginError as exc:
+        print(f"{PROG} catalog: runtime-adapters.json is invalid:\n{exc}", file=sys.stderr)
+        return 1
+    print(marshal_indent(content))
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .validate import validate_all
+
+    problems, notes = validate_all()
+    for note in notes:
+        print(f"ok: {note}")
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if problems:
+        print(f"{PROG} validate: {len(problems)} problem(s) found", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(list(argv) if argv is not None else None)
+    try:
+        status: int = args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # The reader of our output went away (e.g. `| head`); nothing more to say.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    return status
+
+
+__all__ = ["build_parser", "json", "main"]

@@ -1,0 +1,85 @@
+"""`validate`: the shipped metadata files and schemas, checked the way the server uses them."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .. import __version__
+from ..resources import data_path
+
+
+def _load_json(name: str, problems: list[str]) -> Any:
+    path = data_path(name)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        problems.append(f"{name}: file not found at {path}")
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        problems.append(f"{name}: not valid JSON: {exc}")
+    return None
+
+
+def _check_manifest(manifest: Any, problems: list[str]) -> None:
+    if not isinstance(manifest, dict):
+        problems.append("plugin.json: must be a JSON object")
+        return
+    for key in ("name", "version", "description", "runtimeAdaptersRef"):
+        if not isinstance(manifest.get(key), str) or not manifest.get(key):
+            problems.append(f"plugin.json: {key} is required")
+    if manifest.get("name") not in (None, "workflow-plugin-compute-container"):
+        problems.append(f"plugin.json: name {manifest.get('name')!r} is not this plugin")
+    if isinstance(manifest.get("version"), str) and manifest["version"] != __version__:
+        problems.append(
+            f"plugin.json: version {manifest['version']!r} differs from the package {__version__!r}"
+        )
+    for key in ("runtimeAdaptersRef", "managedRuntimeBundlesRef"):
+        ref = manifest.get(key)
+        if isinstance(ref, str) and ref and not data_path(ref).is_file():
+            problems.append(f"plugin.json: {key} {ref!r} does not name a shipped file")
+
+
+def validate_all() -> tuple[list[str], list[str]]:
+    """(problems, notes): every problem found, and what was checked successfully."""
+    from ..operations.catalog import RuntimeAdapterCatalogDocument
+    from ..server.app import all_methods
+    from ..server.schemas import check_files, generate, load_all
+
+    problems: list[str] = []
+    notes: list[str] = []
+
+    before = len(problems)
+    _check_manifest(_load_json("plugin.json", problems), problems)
+    if len(problems) == before:
+        notes.append("plugin.json")
+
+    before = len(problems)
+    catalog = _load_json("runtime-adapters.json", problems)
+    if catalog is not None:
+        try:
+            document = RuntimeAdapterCatalogDocument.model_validate(catalog)
+        except ValueError as exc:
+            problems.append(f"runtime-adapters.json: does not match the catalog document: {exc}")
+        else:
+            problem = document.validation_error()
+            if problem:
+                problems.extend(f"runtime-adapters.json: {line}" for line in problem.splitlines())
+    if len(problems) == before:
+        notes.append("runtime-adapters.json")
+
+    before = len(problems)
+    try:
+        files = load_all()
+    except (OSError, json.JSONDecodeError) as exc:
+        problems.append(f"schemas: cannot be read: {exc}")
+        files = {}
+    problems.extend(check_files(files))
+    generated = generate(all_methods())
+    for rel in sorted(set(generated) - set(files)):
+        problems.append(f"schemas/{rel}: missing (regenerate the schemas)")
+    for rel in sorted(set(generated) & set(files)):
+        if generated[rel] != files[rel]:
+            problems.append(f"schemas/{rel}: differs from the method models (regenerate)")
+    if len(problems) == before:
+        notes.append(f"{len(files)} schemas")
+    return problems, notes

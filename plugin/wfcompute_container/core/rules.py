@@ -1,0 +1,105 @@
+"""Shared field rules of compute-core (compute-core-types.md §2), with their exact texts."""
+
+from __future__ import annotations
+
+from ..goparity.text import contains_any, trim_space
+
+SHA256_PREFIX = "sha256:"
+SHA256_HEX_LEN = 64
+_IDENTIFIER_FORBIDDEN = " \t\r\n/:?&#"
+# Used by version/operation checks: Go "must not contain whitespace" set (with NUL).
+VERSION_FORBIDDEN = " \t\r\n\x00"
+_NON_SHIPPABLE_MARKERS = (
+    "/users/",
+    "/home/",
+    "\\users\\",
+    ".sock",
+    "token",
+    "cookie",
+    "secret",
+    "password",
+    "credential",
+    "authorization",
+    "bearer",
+)
+_HEX = frozenset("0123456789abcdefABCDEF")
+_LOWER_HEX = frozenset("0123456789abcdef")
+
+
+def identifier_error(name: str, value: str) -> str | None:
+    """validateIdentifier: the first failing rule's text, None when valid."""
+    if trim_space(value) == "":
+        return f"{name} is required"
+    if trim_space(value) != value:
+        return f"{name} must not contain leading or trailing whitespace"
+    if contains_any(value, _IDENTIFIER_FORBIDDEN):
+        return f"{name} must not contain whitespace, scheme, path, query, or fragment"
+    return None
+
+
+def validate_identifier(name: str, value: str) -> list[str]:
+    """validateIdentifier as a list of 0 or 1 errors."""
+    error = identifier_error(name, value)
+    return [] if error is None else [error]
+
+
+def scoped_ref_error(name: str, value: str, scheme: str) -> str | None:
+    """validateScopedRef: the first failing rule's text, None when valid."""
+    if not value.startswith(scheme):
+        return f"{name} must use {scheme} scoped ref"
+    if ".." in value:
+        return f"{name} must not contain parent traversal"
+    if value[len(scheme) :] == "":
+        return f"{name} must include scoped path"
+    return None
+
+
+def validate_scoped_ref(name: str, value: str, scheme: str) -> list[str]:
+    """validateScopedRef as a list of 0 or 1 errors."""
+    error = scoped_ref_error(name, value, scheme)
+    return [] if error is None else [error]
+
+
+def valid_sha256_ref(value: str) -> bool:
+    """`sha256:` + 64 hex chars, either case (validSHA256Ref)."""
+    if not value.startswith(SHA256_PREFIX):
+        return False
+    rest = value[len(SHA256_PREFIX) :]
+    return len(rest) == SHA256_HEX_LEN and all(ch in _HEX for ch in rest)
+
+
+def valid_sha256_digest(value: str) -> bool:
+    """`sha256:` + 64 lowercase hex chars (validSHA256Digest)."""
+    if not value.startswith(SHA256_PREFIX):
+        return False
+    rest = value[len(SHA256_PREFIX) :]
+    return len(rest) == SHA256_HEX_LEN and all(ch in _LOWER_HEX for ch in rest)
+
+
+def public_text_errors(field: str, value: str) -> list[str]:
+    """validateRuntimeBackendPublicText: 0–2 errors for text that may leave the machine."""
+    if value == "":
+        return []
+    errors: list[str] = []
+    lowered = value.lower()
+    if any(marker in lowered for marker in _NON_SHIPPABLE_MARKERS):
+        errors.append(f"{field} contains non-shippable runtime evidence")
+    if contains_any(value, "\x00\r\n"):
+        errors.append(f"{field} must be single-line text")
+    return errors
+
+
+def version_errors(name: str, value: str) -> list[str]:
+    """Descriptor/provider-config version rule: required, no whitespace or NUL."""
+    if trim_space(value) == "":
+        return [f"{name} is required"]
+    if contains_any(value, VERSION_FORBIDDEN):
+        return [f"{name} must not contain whitespace"]
+    return []
+
+
+def prefixed(prefix: str, errors: list[str]) -> list[str]:
+    """Go `fmt.Errorf("<prefix>: %w", errors.Join(...))`: one entry, only line 1 prefixed."""
+    if not errors:
+        return []
+    return [f"{prefix}: " + "\n".join(errors)]

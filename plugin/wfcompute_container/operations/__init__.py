@@ -1,0 +1,1 @@
+"""Operations: what the plugin does, importable without the RPC layer."""

@@ -1,0 +1,147 @@
+"""Where a bundle's objects come from: HTTP(S) downloads and local files, both size-capped.
+
+Downloads run in a worker thread (urllib blocks), so a cancelled request stops waiting at once;
+the abandoned thread ends at the next read or at the total timeout.
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import anyio.to_thread
+
+from ...goparity.oserror import path_error
+from ...goparity.text import quote, trim_space
+
+MAX_OBJECT_BYTES = 512 * 1024 * 1024
+HTTP_TOTAL_TIMEOUT_SECONDS = 15 * 60.0
+_CHUNK = 1024 * 1024
+
+
+class ObjectFetchError(Exception):
+    """An object could not be fetched; the text is safe to show."""
+
+
+@dataclass(frozen=True)
+class ObjectRequest:
+    bundle_id: str
+    kind: str
+    """`artifact`, `checksum`, `signature` or `trust root`."""
+    name: str
+    url: str
+
+
+class ObjectSource(Protocol):
+    async def fetch(self, request: ObjectRequest) -> bytes: ...
+
+
+Opener = Callable[[urllib.request.Request, float], object]
+"""Opens a request with a per-operation timeout and returns a urllib response."""
+
+
+def _default_opener(request: urllib.request.Request, timeout: float) -> object:
+    return urllib.request.urlopen(request, timeout=timeout)
+
+
+class DefaultObjectSource:
+    """HTTP(S) URLs through urllib; `file://` URLs and absolute paths from the local disk."""
+
+    def __init__(
+        self,
+        *,
+        opener: Opener | None = None,
+        timeout_seconds: float = HTTP_TOTAL_TIMEOUT_SECONDS,
+        max_bytes: int = MAX_OBJECT_BYTES,
+    ) -> None:
+        self._opener = opener or _default_opener
+        self._timeout = timeout_seconds
+        self._max_bytes = max_bytes
+
+    async def fetch(self, request: ObjectRequest) -> bytes:
+        url = trim_space(request.url)
+        if url == "":
+            raise ObjectFetchError("managed runtime object URL is required")
+        return await anyio.to_thread.run_sync(
+            self._fetch_blocking, request.name, url, abandon_on_cancel=True
+        )
+
+    def _fetch_blocking(self, name: str, url: str) -> bytes:
+        if url.startswith("/"):
+            return self._read_local(name, url)
+        parsed = urllib.parse.urlsplit(url)
+        scheme = parsed.scheme.lower()
+        if scheme == "file":
+            if parsed.netloc not in ("", "localhost"):
+                raise ObjectFetchError(f"file URL {quote(url)} must not name a host")
+            return self._read_local(name, urllib.parse.unquote(parsed.path))
+        if scheme not in ("http", "https"):
+            raise ObjectFetchError(f'Get {quote(url)}: unsupported protocol scheme "{scheme}"')
+        return self._download(name, url)
+
+    def _read_local(self, name: str, path: str) -> bytes:
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read(self._max_bytes + 1)
+        except OSError as err:
+            raise ObjectFetchError(path_error("open", path, err)) from err
+        if len(data) > self._max_bytes:
+            raise ObjectFetchError(f"managed runtime object {quote(name)} is too large")
+        return data
+
+    def _download(self, name: str, url: str) -> bytes:
+        deadline = time.monotonic() + self._timeout
+        request = urllib.request.Request(url, method="GET")
+        try:
+            response = self._opener(request, self._timeout)
+        except urllib.error.HTTPError as err:
+            raise ObjectFetchError(
+                f"fetch managed runtime object {quote(name)}: {err.code} {err.reason}"
+            ) from err
+        except (urllib.error.URLError, OSError, ValueError) as err:
+            raise ObjectFetchError(f"Get {quote(url)}: {_transport_reason(err)}") from err
+        try:
+            status = int(getattr(response, "status", 200))
+            if not 200 <= status <= 299:
+                reason = getattr(response, "reason", "")
+                raise ObjectFetchError(
+                    f"fetch managed runtime object {quote(name)}: {status} {reason}"
+                )
+            chunks: list[bytes] = []
+            total = 0
+            read = response.read  # type: ignore[attr-defined]
+            while True:
+                if time.monotonic() > deadline:
+                    raise ObjectFetchError(
+                        f"Get {quote(url)}: total timeout exceeded while reading body"
+                    )
+                chunk: bytes = read(min(_CHUNK, self._max_bytes + 1 - total))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                total += len(chunk)
+                if total > self._max_bytes:
+                    raise ObjectFetchError(f"managed runtime object {quote(name)} is too large")
+            return b"".join(chunks)
+        except (urllib.error.URLError, OSError) as err:
+            raise ObjectFetchError(f"Get {quote(url)}: {_transport_reason(err)}") from err
+        finally:
+            close = getattr(response, "close", None)
+            if close is not None:
+                close()
+
+
+def _transport_reason(err: BaseException) -> str:
+    if isinstance(err, urllib.error.URLError) and not isinstance(err, urllib.error.HTTPError):
+        reason = err.reason
+        if isinstance(reason, OSError) and reason.strerror:
+            return reason.strerror[:1].lower() + reason.strerror[1:]
+        return str(reason)
+    if isinstance(err, OSError) and err.strerror:
+        return err.strerror[:1].lower() + err.strerror[1:]
+    return str(err) or type(err).__name__

@@ -1,0 +1,661 @@
+"""Runtime backend probes: is a container runtime here, and does it really sandbox?
+
+A probe looks the tool up, checks that it is what it claims to be, asks its version, runs
+the conformance image under the sandbox flags and reads the evidence the image prints. Only
+full evidence earns ``supported`` (and executor claims); every other outcome is a
+``degraded`` or ``unsupported`` report whose reason went through redaction. Probes never
+raise: a probe's failure is its report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import secrets
+import shutil
+import stat
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+import anyio
+
+from ..core.backends import (
+    ProviderCapabilityReport,
+    RuntimeBackendEvidence,
+    RuntimeBackendReport,
+    provider_capabilities_from,
+    supported_executors,
+)
+from ..core.descriptors import ExecutorRef
+from ..core.managed_bundle import ManagedRuntimeBundleDescriptor
+from ..core.rules import public_text_errors
+from ..goparity.jsonenc import marshal
+from ..goparity.oserror import path_error
+from ..goparity.paths import abs_path
+from ..goparity.text import fields, first_non_empty, quote, trim_space
+from ..goparity.timefmt import is_zero_time
+from ..runtime_io.tool_process import ContainerRef
+from .probe_evidence import EvidenceDecodeError, decode_evidence
+from .probe_runner import CommandOutcome, ExecProbeRunner, ProbeRunner
+
+PROTOCOL_VERSION = "compute.v1alpha1"
+DEFAULT_CONFORMANCE_PROFILE = "distroless-static-v1"
+DEFAULT_CONFORMANCE_COMMAND: tuple[str, ...] = ("/usr/local/bin/wfcompute-sandbox-probe",)
+DEFAULT_CONFORMANCE_IMAGE = (
+    "gcr.io/distroless/static-debian13@sha256:"
+    "3592aa8171c77482f62bbc4164e6a2d141c6122554ace66e5cc910cadb961ff0"
+)
+DEFAULT_VERSION_ARGS: tuple[str, ...] = ("version", "--format", "{{.Client.Version}}")
+DEFAULT_RUNTIME_PROFILES: tuple[str, ...] = ("sandboxed-oci-v1", "container-build-v1")
+DEFAULT_TIMEOUT_MS = 60_000
+PROBE_ENV = "WFCOMPUTE_RUNTIME_PROBE=1"
+WORKSPACE_TEMP_PREFIX = "wfcompute-runtime-probe-"
+CONTAINER_NAME_PREFIX = "wfcompute-probe-"
+
+STATUS_SUPPORTED = "supported"
+STATUS_DEGRADED = "degraded"
+STATUS_UNSUPPORTED = "unsupported"
+INSTALL_BUNDLED = "bundled"
+
+REASON_TIMED_OUT = "runtime probe timed out"
+REASON_EXECUTABLE_UNAVAILABLE = "runtime executable is unavailable"
+REASON_REDACTED = "runtime probe failed; details redacted"
+REASON_EMPTY = "runtime probe failed"
+
+# Lower-case substrings that make a probe reason unshippable (reference redaction list).
+_REDACTION_MARKERS = (
+    "/users/",
+    "/home/",
+    "\\users\\",
+    ".sock",
+    "token",
+    "cookie",
+    "secret",
+    "password",
+    "credential",
+    "auth",
+    "authentication",
+    "unauthorized",
+    "authorization",
+    "bearer",
+)
+# Stderr lines quoted in reasons are cut here; one line is context, not a log.
+_STDERR_LINE_LIMIT = 300
+
+# Requested runtime profile -> (executor provider, claim digest salt), reference order.
+_PROFILE_PROVIDERS: dict[str, tuple[str, str]] = {
+    "sandboxed-oci-v1": ("sandboxed-command", "command"),
+    "container-build-v1": ("sandboxed-container-build", "container-build"),
+}
+# Tools whose self-report can be checked: each names itself in `<tool> --version`.
+_KNOWN_TOOLS = ("podman", "docker", "nerdctl")
+
+
+@dataclass(frozen=True)
+class ProbeOptions:
+    """One backend to probe (reference RuntimeBackendProbeOptions).
+
+    ``version_args`` None means the reference default (``version``); an empty tuple runs the
+    command with no arguments. Empty image/command/profiles take the reference defaults.
+    """
+
+    backend_id: str
+    family: str
+    tool: str
+    command: str
+    isolation_mode: str
+    install_burden: str = ""
+    version_args: tuple[str, ...] | None = None
+    conformance_image: str = ""
+    conformance_command: tuple[str, ...] = ()
+    conformance_workspace: str = ""
+    runtime_profiles: tuple[str, ...] | None = None
+    conformance_profiles: tuple[str, ...] | None = None
+    generated_at: datetime | None = None
+    runtime_scope_args: tuple[str, ...] = ()
+    managed_bundle: ManagedRuntimeBundleDescriptor | None = None
+
+
+@dataclass(frozen=True)
+class ProbeResults:
+    """What ``runtime.probe`` answers: reports in the order asked, and what they advertise."""
+
+    reports: list[RuntimeBackendReport]
+    supported_executors: list[ExecutorRef]
+    provider_capabilities: list[ProviderCapabilityReport]
+
+
+def default_probes(
+    generated_at: datetime | None = None,
+    *,
+    conformance_image: str = "",
+    conformance_command: Sequence[str] = (),
+    conformance_workspace: str = "",
+) -> list[ProbeOptions]:
+    """The three built-in probes, in the reference order."""
+    rows = (
+        ("podman-rootless", "podman", "user-namespace", "system-installed"),
+        ("docker-desktop", "docker", "vm-backed-container", "desktop-managed"),
+        ("nerdctl-containerd", "nerdctl", "shared-kernel-container", "system-installed"),
+    )
+    return [
+        ProbeOptions(
+            backend_id=backend_id,
+            family=tool,
+            tool=tool,
+            command=tool,
+            isolation_mode=isolation,
+            install_burden=burden,
+            version_args=DEFAULT_VERSION_ARGS,
+            conformance_image=conformance_image or DEFAULT_CONFORMANCE_IMAGE,
+            conformance_command=tuple(conformance_command) or DEFAULT_CONFORMANCE_COMMAND,
+            conformance_workspace=conformance_workspace,
+            runtime_profiles=DEFAULT_RUNTIME_PROFILES,
+            conformance_profiles=(DEFAULT_CONFORMANCE_PROFILE,),
+            generated_at=generated_at,
+        )
+        for backend_id, tool, isolation, burden in rows
+    ]
+
+
+DEFAULT_BACKEND_IDS: tuple[str, ...] = tuple(p.backend_id for p in default_probes())
+
+
+async def probe_all(
+    probes: Sequence[ProbeOptions],
+    runner: ProbeRunner | None = None,
+    *,
+    timeout_ms: int = DEFAULT_TIMEOUT_MS,
+) -> ProbeResults:
+    """Run every probe concurrently, each bounded by ``timeout_ms``; keep the order asked."""
+    chosen = runner or ExecProbeRunner()
+    reports: list[RuntimeBackendReport | None] = [None] * len(probes)
+
+    async def one(index: int, options: ProbeOptions) -> None:
+        reports[index] = await probe_backend(options, chosen, timeout_ms=timeout_ms)
+
+    async with anyio.create_task_group() as group:
+        for index, options in enumerate(probes):
+            group.start_soon(one, index, options)
+    done = [report for report in reports if report is not None]
+    return ProbeResults(
+        reports=done,
+        supported_executors=supported_executors(done),
+        provider_capabilities=provider_capabilities_from(done),
+    )
+
+
+async def probe_backend(
+    options: ProbeOptions,
+    runner: ProbeRunner | None = None,
+    *,
+    timeout_ms: int = DEFAULT_TIMEOUT_MS,
+) -> RuntimeBackendReport:
+    """Probe one backend; never raises (cancellation of the caller aside)."""
+    options = _with_defaults(options)
+    probe = _Probe(options, runner or ExecProbeRunner())
+    try:
+        with anyio.move_on_after(timeout_ms / 1000) as deadline:
+            await probe.run()
+        if deadline.cancelled_caught:
+            # The runner already killed the tool and removed the named container.
+            probe.fail(STATUS_DEGRADED, REASON_TIMED_OUT)
+    finally:
+        probe.release_workspace()
+    return _shippable(probe.report)
+
+
+# --- flow -------------------------------------------------------------------------------------
+
+
+def _with_defaults(options: ProbeOptions) -> ProbeOptions:
+    generated_at = options.generated_at
+    if generated_at is None or is_zero_time(generated_at):
+        generated_at = datetime.now(UTC)
+    return replace(
+        options,
+        generated_at=generated_at,
+        version_args=("version",) if options.version_args is None else options.version_args,
+        conformance_image=options.conformance_image or DEFAULT_CONFORMANCE_IMAGE,
+        conformance_command=options.conformance_command or DEFAULT_CONFORMANCE_COMMAND,
+        conformance_profiles=options.conformance_profiles or (DEFAULT_CONFORMANCE_PROFILE,),
+    )
+
+
+class _Probe:
+    def __init__(self, options: ProbeOptions, runner: ProbeRunner) -> None:
+        self.options = options
+        self.runner = runner
+        self.workspace: _Workspace | None = None
+        self.report = RuntimeBackendReport(
+            protocol_version=PROTOCOL_VERSION,
+            backend_id=options.backend_id,
+            family=options.family,
+            tool=options.tool,
+            os=go_os(),
+            arch=go_arch(),
+            status=STATUS_UNSUPPORTED,
+            isolation_mode=options.isolation_mode,
+            install_burden=options.install_burden,
+            runtime_profiles=_list_or_none(options.runtime_profiles),
+            conformance_profiles=_list_or_none(options.conformance_profiles),
+            generated_at=options.generated_at,
+        )
+
+    def fail(self, status: str, reason: str) -> None:
+        self.report.status = status
+        self.report.reason = reason
+        self.report.executor_providers = None
+        self.report.executors = None
+        self.report.evidence = None
+
+    def release_workspace(self) -> None:
+        if self.workspace is not None:
+            self.workspace.release()
+            self.workspace = None
+
+    async def run(self) -> None:
+        options = self.options
+        report = self.report
+        if options.install_burden == INSTALL_BUNDLED and not self._attach_bundle():
+            return
+        executable = self.runner.look_path(options.command)
+        if executable is None:
+            self.fail(STATUS_UNSUPPORTED, REASON_EXECUTABLE_UNAVAILABLE)
+            return
+        if not await self._identity_matches():
+            return
+
+        assert options.version_args is not None
+        version_run = await self.runner.run([options.command, *options.version_args])
+        if version_run.error is not None:
+            self.fail(
+                STATUS_DEGRADED,
+                _failure_reason("runtime version probe failed", version_run),
+            )
+            return
+        if report.version == "":
+            version = sanitize_runtime_version(version_run.stdout)
+            if public_text_errors("version", version):
+                self.fail(
+                    STATUS_DEGRADED,
+                    "runtime version probe failed: version output is not shippable text",
+                )
+                return
+            report.version = version
+
+        try:
+            self.workspace = _Workspace.acquire(options.conformance_workspace)
+        except WorkspaceError as err:
+            self.fail(
+                STATUS_DEGRADED,
+                redact_probe_detail(f"runtime conformance workspace failed: {err}"),
+            )
+            return
+
+        name = CONTAINER_NAME_PREFIX + secrets.token_hex(8)
+        argv = conformance_argv(options, self.workspace.path, name)
+        container = ContainerRef(options.command, name, tuple(options.runtime_scope_args))
+        conformance = await self.runner.run(argv, container)
+        if conformance.error is not None:
+            self.fail(
+                STATUS_DEGRADED,
+                _failure_reason("runtime conformance probe failed", conformance),
+            )
+            return
+
+        try:
+            evidence = self._evidence(conformance.stdout)
+        except EvidenceDecodeError as err:
+            self.fail(
+                STATUS_DEGRADED,
+                redact_probe_detail(f"runtime conformance evidence incomplete: {err}"),
+            )
+            return
+        report.status = STATUS_SUPPORTED
+        providers, executors = executor_claims(report.runtime_profiles or [], report.version)
+        report.executor_providers = providers or None
+        report.executors = executors or None
+        report.evidence = evidence
+
+    def _attach_bundle(self) -> bool:
+        """The managed-bundle step (reference v0.4.0); False when the probe ends here."""
+        options = self.options
+        report = self.report
+        bundle = options.managed_bundle
+        if bundle is None:
+            self.fail(STATUS_UNSUPPORTED, "managed runtime bundle is unavailable")
+            return False
+        if not os.path.isabs(options.command):
+            self.fail(STATUS_UNSUPPORTED, "managed runtime executable is unavailable")
+            return False
+        problem = bundle.validate_at(options.generated_at)
+        if problem is not None:
+            self.fail(
+                STATUS_DEGRADED,
+                redact_probe_detail(f"managed runtime bundle validation failed: {problem}"),
+            )
+            return False
+        report.bundle = bundle
+        report.version = bundle.version
+        report.family = bundle.family or report.family
+        report.tool = bundle.tool or report.tool
+        report.os = bundle.os or report.os
+        report.arch = bundle.arch or report.arch
+        return True
+
+    async def _identity_matches(self) -> bool:
+        """A tool that names another runtime in its own --version is not this backend."""
+        claimed = self.options.tool
+        if claimed not in _KNOWN_TOOLS:
+            return True
+        outcome = await self.runner.run([self.options.command, "--version"])
+        if outcome.error is not None:
+            # No self-report to judge by; the version and conformance steps still decide.
+            return True
+        actual = identify_runtime(outcome.stdout)
+        if actual is None or actual == claimed:
+            return True
+        self.fail(
+            STATUS_DEGRADED,
+            redact_probe_detail(
+                f"runtime identity mismatch: {quote(claimed)} command reports itself as {actual}"
+            ),
+        )
+        return False
+
+    def _evidence(self, stdout: bytes) -> RuntimeBackendEvidence:
+        decoded = decode_evidence(stdout)
+        flags = {
+            "workspace": decoded.workspace,
+            "network": decoded.network,
+            "env": decoded.env,
+            "proof": decoded.proof,
+            "cleanup": decoded.cleanup,
+        }
+        missing = [name for name, present in flags.items() if not present]
+        if missing:
+            raise EvidenceDecodeError("missing " + ",".join(missing))
+        report = self.report
+        profiles = report.conformance_profiles or []
+        details = decoded.details
+        if not details:
+            details = [first_non_empty(*profiles)]
+        if report.install_burden == INSTALL_BUNDLED and report.bundle is not None:
+            scope = "runtime-scope:" + managed_runtime_scope_name(
+                report.backend_id, first_non_empty(*profiles)
+            )
+            if scope not in details:
+                raise EvidenceDecodeError("missing managed runtime scope evidence")
+        return RuntimeBackendEvidence(
+            digest=decoded.digest or evidence_digest(report),
+            workspace=True,
+            network=True,
+            env=True,
+            proof=True,
+            cleanup=True,
+            details=details,
+        )
+
+
+def conformance_argv(options: ProbeOptions, workspace: str, container_name: str) -> list[str]:
+    """The conformance run: reference argv plus ``--name`` so a timeout can remove it."""
+    return [
+        options.command,
+        *options.runtime_scope_args,
+        "run",
+        "--rm",
+        "--name",
+        container_name,
+        "--network",
+        "none",
+        "-v",
+        f"{workspace}:/workspace",
+        "-w",
+        "/workspace",
+        "-e",
+        PROBE_ENV,
+        "--read-only",
+        options.conformance_image,
+        *options.conformance_command,
+    ]
+
+
+def _shippable(report: RuntimeBackendReport) -> RuntimeBackendReport:
+    """Guarantee the report passes the core's validation (e.g. evidence a probe image made up).
+
+    Reference probes could emit reports the core rejects (an image's details naming a home
+    path, a non-hex digest); such a report is degraded instead, naming the first problem.
+    """
+    problem = report.validate_at(report.generated_at)
+    if problem is None or report.status != STATUS_SUPPORTED:
+        return report
+    first = problem.split("\n", 1)[0]
+    report.status = STATUS_DEGRADED
+    report.reason = redact_probe_detail(f"runtime conformance evidence incomplete: {first}")
+    report.executor_providers = None
+    report.executors = None
+    report.evidence = None
+    return report
+
+
+def _failure_reason(prefix: str, outcome: CommandOutcome) -> str:
+    """``<prefix>: <go error>[: <last stderr line>]``, redacted.
+
+    A stderr line is quoted only when it is itself clean: a tool shouting a socket path must
+    not turn a clear "exit status 1" into an opaque redaction.
+    """
+    message = f"{prefix}: {outcome.error}"
+    line = last_stderr_line(outcome.stderr)
+    if line and not _has_redaction_marker(line):
+        message = f"{message}: {line}"
+    return redact_probe_detail(message)
+
+
+def last_stderr_line(stderr: bytes) -> str:
+    text = stderr.decode("utf-8", errors="replace").replace("\x00", "")
+    for line in reversed(text.splitlines()):
+        line = trim_space(line)
+        if line:
+            return line[:_STDERR_LINE_LIMIT]
+    return ""
+
+
+def identify_runtime(version_output: bytes) -> str | None:
+    """Which runtime a ``--version`` self-report names (the first one mentioned)."""
+    text = version_output.decode("utf-8", errors="replace").lower()
+    positions = [(text.find(tool), tool) for tool in _KNOWN_TOOLS if tool in text]
+    if not positions:
+        return None
+    return min(positions)[1]
+
+
+# --- version, redaction, digests, claims --------------------------------------------------------
+
+
+def sanitize_runtime_version(output: bytes | str) -> str:
+    text = output.decode("utf-8", errors="replace") if isinstance(output, bytes) else output
+    text = trim_space(text).replace("\x00", "")
+    if text == "":
+        return "unknown"
+    parts = fields(text)
+    return parts[0] if parts else "unknown"
+
+
+def _has_redaction_marker(text: str) -> bool:
+    lowered = text.lower()
+    return any(marker in lowered for marker in _REDACTION_MARKERS)
+
+
+def redact_probe_detail(message: str) -> str:
+    if _has_redaction_marker(message):
+        return REASON_REDACTED
+    text = trim_space(message.replace("\x00", "")).replace("\n", " ").replace("\r", " ")
+    return text or REASON_EMPTY
+
+
+def claim_digest(*parts: str) -> str:
+    return "sha256:" + hashlib.sha256("\x00".join(parts).encode("utf-8")).hexdigest()
+
+
+def managed_runtime_scope_name(*parts: str) -> str:
+    return "wfcompute-" + claim_digest(*parts, "scope").removeprefix("sha256:")[:16]
+
+
+def evidence_digest(report: RuntimeBackendReport) -> str:
+    payload = {
+        "backend_id": report.backend_id,
+        "family": report.family,
+        "tool": report.tool,
+        "version": report.version,
+        "runtime_profiles": report.runtime_profiles,
+        "conformance_profiles": report.conformance_profiles,
+    }
+    return "sha256:" + hashlib.sha256(marshal(payload).encode("utf-8")).hexdigest()
+
+
+def executor_claims(
+    runtime_profiles: Sequence[str], version: str
+) -> tuple[list[str], list[ExecutorRef]]:
+    providers: list[str] = []
+    executors: list[ExecutorRef] = []
+    for profile in runtime_profiles:
+        claim = _PROFILE_PROVIDERS.get(profile)
+        if claim is None:
+            continue
+        provider, salt = claim
+        providers.append(provider)
+        executors.append(
+            ExecutorRef(
+                provider=provider,
+                version=first_non_empty(version, "unknown"),
+                execution_security_tier="sandboxed-container",
+                proof_tier="artifact-hash",
+                image_digest=claim_digest(provider, version, salt, "image"),
+                rootfs_digest=claim_digest(provider, version, salt, "rootfs"),
+            )
+        )
+    return providers, executors
+
+
+# --- platform names -----------------------------------------------------------------------------
+
+_GO_ARCH = {
+    "x86_64": "amd64",
+    "amd64": "amd64",
+    "aarch64": "arm64",
+    "arm64": "arm64",
+    "i386": "386",
+    "i686": "386",
+    "armv7l": "arm",
+    "armv6l": "arm",
+    "ppc64le": "ppc64le",
+    "s390x": "s390x",
+    "riscv64": "riscv64",
+}
+
+
+def go_os() -> str:
+    return platform.system().lower() or "unknown"
+
+
+def go_arch() -> str:
+    machine = platform.machine().lower()
+    return _GO_ARCH.get(machine, machine or "unknown")
+
+
+def _list_or_none(values: Sequence[str] | None) -> list[str] | None:
+    return None if values is None else list(values)
+
+
+# --- conformance workspace ----------------------------------------------------------------------
+
+
+class WorkspaceError(Exception):
+    """Why the conformance workspace could not be prepared (Go error text)."""
+
+
+@dataclass
+class _SharedRelaxation:
+    original_mode: int
+    holders: int = 1
+
+
+# Concurrent probes may share one configured workspace: the first relaxes its mode, the last
+# restores it, so no probe mistakes another's relaxed mode for the original.
+_RELAXED: dict[str, _SharedRelaxation] = {}
+
+
+@dataclass
+class _Workspace:
+    path: str
+    temporary: bool
+    _released: bool = field(default=False)
+
+    @classmethod
+    def acquire(cls, configured: str) -> _Workspace:
+        if trim_space(configured) == "":
+            return cls._temporary()
+        return cls._configured(abs_path(trim_space(configured)))
+
+    @classmethod
+    def _temporary(cls) -> _Workspace:
+        try:
+            path = tempfile.mkdtemp(prefix=WORKSPACE_TEMP_PREFIX)
+        except OSError as err:
+            raise WorkspaceError(path_error("mkdirtemp", tempfile.gettempdir(), err)) from None
+        try:
+            # A non-root container user may write (0o002) and enter (0o001), not list.
+            os.chmod(path, 0o703)
+        except OSError as err:
+            shutil.rmtree(path, ignore_errors=True)
+            raise WorkspaceError(path_error("chmod", path, err)) from None
+        return cls(path, temporary=True)
+
+    @classmethod
+    def _configured(cls, path: str) -> _Workspace:
+        shared = _RELAXED.get(path)
+        if shared is not None:
+            shared.holders += 1
+            return cls(path, temporary=False)
+        try:
+            if os.path.exists(path) and not os.path.isdir(path):
+                raise WorkspaceError(f"mkdir {path}: not a directory")
+            os.makedirs(path, mode=0o700, exist_ok=True)
+            info = os.stat(path)
+        except WorkspaceError:
+            raise
+        except OSError as err:
+            raise WorkspaceError(path_error("mkdir", err.filename or path, err)) from None
+        if not stat.S_ISDIR(info.st_mode):
+            raise WorkspaceError(f"runtime conformance workspace {quote(path)} is not a directory")
+        original = stat.S_IMODE(info.st_mode)
+        try:
+            os.chmod(path, original | 0o003)
+        except OSError as err:
+            raise WorkspaceError(path_error("chmod", path, err)) from None
+        _RELAXED[path] = _SharedRelaxation(original)
+        return cls(path, temporary=False)
+
+    def release(self) -> None:
+        if self._released:
+            return
+        self._released = True
+        if self.temporary:
+            shutil.rmtree(self.path, ignore_errors=True)
+            return
+        shared = _RELAXED.get(self.path)
+        if shared is None:
+            return
+        shared.holders -= 1
+        if shared.holders > 0:
+            return
+        del _RELAXED[self.path]
+        try:
+            os.chmod(self.path, shared.original_mode)
+        except OSError:
+            # Removed by someone else meanwhile: nothing left to restore.
+            pass

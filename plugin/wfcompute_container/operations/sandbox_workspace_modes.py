@@ -1,0 +1,176 @@
+"""Make a workspace readable by a root builder container, and put its modes back afterwards.
+
+Reference §9.5 with the PROTOCOL §7 departures: no symlink is ever followed (entries are
+opened with O_PATH|O_NOFOLLOW relative to their parent directory's descriptor and chmodded
+through that descriptor), restore puts back the full mode including setuid/setgid/sticky,
+and restore only touches the very inode that was relaxed, so a container that swaps a
+directory for a symlink during the run cannot redirect the restore outside the workspace.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..goparity.oserror import path_error
+
+_OPEN_ENTRY = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
+_OPEN_LISTING = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+
+
+class WorkspaceModeError(Exception):
+    """Relaxation failed (message is the reference's text); modes are already restored."""
+
+
+@dataclass(frozen=True)
+class _Recorded:
+    path: str
+    parts: tuple[str, ...]
+    device: int
+    inode: int
+    mode: int
+
+
+def _chmod_fd(fd: int, mode: int) -> None:
+    # chmod(2) through /proc follows the descriptor's inode, never a path: the Linux way to
+    # chmod an O_PATH descriptor (fchmod refuses those).
+    os.chmod(f"/proc/self/fd/{fd}", mode)
+
+
+def _relaxed_mode(st_mode: int) -> int | None:
+    perm = st_mode & 0o777
+    if stat.S_ISDIR(st_mode):
+        return (perm | 0o755) & 0o777
+    if stat.S_ISREG(st_mode):
+        if perm & 0o111:
+            return (perm | 0o755) & 0o777
+        return (perm | 0o644) & 0o777
+    return None
+
+
+def relax_workspace_modes(workspace: str) -> Callable[[], None]:
+    """Relax modes under ``workspace`` (absolute, cleaned); return the restore function.
+
+    Raises WorkspaceModeError with the reference's text on failure, after restoring.
+    """
+    recorded: list[_Recorded] = []
+    try:
+        _relax(workspace, recorded)
+    except WorkspaceModeError:
+        _restore(workspace, recorded)
+        raise
+
+    def restore() -> None:
+        _restore(workspace, recorded)
+
+    return restore
+
+
+def _relax(workspace: str, recorded: list[_Recorded]) -> None:
+    try:
+        os.lstat(workspace)
+        root_fd = os.open(workspace, _OPEN_ENTRY)
+    except OSError as exc:
+        raise WorkspaceModeError(path_error("lstat", workspace, exc)) from exc
+    try:
+        _visit(root_fd, workspace, (), recorded)
+    finally:
+        os.close(root_fd)
+
+
+def _visit(fd: int, path: str, parts: tuple[str, ...], recorded: list[_Recorded]) -> None:
+    """Record and relax the entry open at ``fd``, then its children in Go WalkDir order."""
+    try:
+        info = os.fstat(fd)
+    except OSError as exc:
+        raise WorkspaceModeError(
+            f"stat sandbox workspace path {path}: {path_error('lstat', path, exc)}"
+        ) from exc
+    recorded.append(_Recorded(path, parts, info.st_dev, info.st_ino, stat.S_IMODE(info.st_mode)))
+    relaxed = _relaxed_mode(info.st_mode)
+    if relaxed is None:
+        return
+    kind = "dir" if stat.S_ISDIR(info.st_mode) else "file"
+    try:
+        _chmod_fd(fd, relaxed)
+    except OSError as exc:
+        raise WorkspaceModeError(
+            f"chmod sandbox workspace {kind} {path}: {path_error('chmod', path, exc)}"
+        ) from exc
+    if kind == "file":
+        return
+    try:
+        listing_fd = os.open(".", _OPEN_LISTING, dir_fd=fd)
+    except OSError as exc:
+        raise WorkspaceModeError(path_error("open", path, exc)) from exc
+    try:
+        names = os.listdir(listing_fd)
+    except OSError as exc:
+        raise WorkspaceModeError(path_error("readdirent", path, exc)) from exc
+    finally:
+        os.close(listing_fd)
+    for name in sorted(names, key=os.fsencode):
+        child_path = f"{path.rstrip('/')}/{name}"
+        try:
+            child_fd = os.open(name, _OPEN_ENTRY, dir_fd=fd)
+        except FileNotFoundError:
+            continue  # removed since the listing, as WalkDir skips vanished entries
+        except OSError as exc:
+            raise WorkspaceModeError(
+                f"stat sandbox workspace path {child_path}: "
+                f"{path_error('lstat', child_path, exc)}"
+            ) from exc
+        try:
+            _visit(child_fd, child_path, (*parts, name), recorded)
+        finally:
+            os.close(child_fd)
+
+
+def _restore(workspace: str, recorded: list[_Recorded]) -> None:
+    """Put every recorded mode back, deepest last-walked first; errors are ignored."""
+    if not recorded:
+        return
+    try:
+        root_fd = os.open(workspace, _OPEN_ENTRY)
+    except OSError:
+        return
+    try:
+        for entry in reversed(recorded):
+            fd = _open_beneath(root_fd, entry.parts)
+            if fd is None:
+                continue
+            try:
+                info = os.fstat(fd)
+                same = (info.st_dev, info.st_ino) == (entry.device, entry.inode)
+                if same and not stat.S_ISLNK(info.st_mode):
+                    _chmod_fd(fd, entry.mode)
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
+    finally:
+        os.close(root_fd)
+
+
+def _open_beneath(root_fd: int, parts: tuple[str, ...]) -> int | None:
+    """Open ``parts`` under ``root_fd`` one component at a time, refusing every symlink."""
+    fd = os.dup(root_fd)
+    for index, part in enumerate(parts):
+        try:
+            child = os.open(part, _OPEN_ENTRY, dir_fd=fd)
+        except OSError:
+            os.close(fd)
+            return None
+        os.close(fd)
+        fd = child
+        if index < len(parts) - 1:
+            try:
+                is_dir = stat.S_ISDIR(os.fstat(fd).st_mode)
+            except OSError:
+                is_dir = False
+            if not is_dir:
+                os.close(fd)
+                return None
+    return fd

@@ -1,0 +1,238 @@
+"""Run one container-tool process with stdin, bounded output, a deadline and clean removal.
+
+The container a tool starts outlives the tool's client process when that is killed, so every
+abnormal end (deadline, output limit, cancellation, a failed start) also removes the
+container by name, in a shielded clean-up with its own deadline.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import anyio
+import anyio.abc
+
+from .exec_errors import ExecError, StartError, ToolNotFound, error_for_returncode
+from .tool_lookup import look_path
+
+log = logging.getLogger(__name__)
+
+DEFAULT_OUTPUT_LIMIT = 64 * 1024 * 1024
+"""Bytes of stdout plus stderr kept from one run when the request sets no output limit."""
+
+CLEANUP_TIMEOUT_SECONDS = 30.0
+"""How long clean-up (killing the client, removing the container) may take in total."""
+
+_PIPE_DRAIN_GRACE_SECONDS = 2.0
+# A helper the client started may keep our pipes open after the client exits; what is already
+# in the pipes is read, but we do not wait for an EOF that may never come.
+
+_READ_CHUNK = 65536
+
+StopReason = Literal["exited", "timeout", "output_limit"]
+
+
+@dataclass(frozen=True)
+class ContainerRef:
+    """The container a run starts: how to address it with its tool for removal."""
+
+    tool: str
+    name: str
+    scope_args: tuple[str, ...] = ()
+
+
+@dataclass
+class ToolRun:
+    """What one tool process did. ``error`` is Go's exec error (None for exit status 0)."""
+
+    stdout: bytes = b""
+    stderr: bytes = b""
+    returncode: int | None = None
+    error: ExecError | None = None
+    started: bool = True
+    stop_reason: StopReason = "exited"
+    container_removed: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        """Go's ExitCode(): the status, or -1 when killed by a signal or never started."""
+        if self.error is None:
+            return 0
+        return self.error.exit_code
+
+
+@dataclass
+class _Capture:
+    limit: int | None
+    stdout: bytearray = field(default_factory=bytearray)
+    stderr: bytearray = field(default_factory=bytearray)
+    limit_hit: bool = False
+
+    def add(self, target: bytearray, chunk: bytes) -> bool:
+        """Keep ``chunk``; False when that takes the total past the limit (the rest is dropped)."""
+        if self.limit is None:
+            target.extend(chunk)
+            return True
+        room = self.limit - len(self.stdout) - len(self.stderr)
+        if len(chunk) > room:
+            target.extend(chunk[: max(room, 0)])
+            self.limit_hit = True
+            return False
+        target.extend(chunk)
+        return True
+
+
+async def run_tool(
+    argv: Sequence[str],
+    *,
+    stdin: bytes = b"",
+    timeout: float | None = None,
+    output_limit: int | None = DEFAULT_OUTPUT_LIMIT,
+    container: ContainerRef | None = None,
+    cleanup_timeout: float = CLEANUP_TIMEOUT_SECONDS,
+) -> ToolRun:
+    """Run ``argv`` (``argv[0]`` looked up on PATH) to completion, deadline or output limit.
+
+    stdin is fed only when non-empty (otherwise the null device, as Go's runner does). On
+    cancellation the process is killed and the container removed before Cancelled propagates.
+    """
+    try:
+        executable = look_path(argv[0])
+    except ToolNotFound as missing:
+        return ToolRun(error=missing, started=False)
+    try:
+        process = await anyio.open_process(
+            [executable, *argv[1:]],
+            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            # Its own session: a terminal's Ctrl-C reaches us, not the client; we clean up.
+            start_new_session=True,
+        )
+    except OSError as exc:
+        return ToolRun(error=StartError(_start_error_text(executable, exc)), started=False)
+
+    capture = _Capture(output_limit)
+    run = ToolRun()
+    finished_normally = False
+    try:
+        with anyio.move_on_after(timeout) as deadline:
+            await _drive(process, stdin, capture)
+        if deadline.cancelled_caught:
+            run.stop_reason = "timeout"
+        elif capture.limit_hit:
+            run.stop_reason = "output_limit"
+        finished_normally = True
+    finally:
+        with anyio.CancelScope(shield=True):
+            await _kill_and_reap(process, cleanup_timeout)
+            returncode = process.returncode
+            tool_failed = returncode is None or returncode < 0 or returncode >= 125
+            if container is not None and (
+                not finished_normally or run.stop_reason != "exited" or tool_failed
+            ):
+                run.container_removed = await remove_container(container, cleanup_timeout)
+            await process.aclose()
+    run.stdout = bytes(capture.stdout)
+    run.stderr = bytes(capture.stderr)
+    run.returncode = process.returncode
+    run.error = error_for_returncode(process.returncode if process.returncode is not None else -9)
+    return run
+
+
+async def _drive(process: anyio.abc.Process, stdin: bytes, capture: _Capture) -> None:
+    out_done = anyio.Event()
+    err_done = anyio.Event()
+    async with anyio.create_task_group() as group:
+        if stdin and process.stdin is not None:
+            group.start_soon(_feed, process.stdin, stdin)
+        assert process.stdout is not None and process.stderr is not None
+        group.start_soon(_pump, process.stdout, capture, capture.stdout, out_done, group)
+        group.start_soon(_pump, process.stderr, capture, capture.stderr, err_done, group)
+        await process.wait()
+        with anyio.move_on_after(_PIPE_DRAIN_GRACE_SECONDS):
+            await out_done.wait()
+            await err_done.wait()
+        group.cancel_scope.cancel()
+
+
+async def _feed(stream: anyio.abc.ByteSendStream, data: bytes) -> None:
+    try:
+        await stream.send(data)
+        await stream.aclose()
+    except (anyio.BrokenResourceError, anyio.ClosedResourceError, BrokenPipeError):
+        # The workload need not read its stdin.
+        pass
+
+
+async def _pump(
+    stream: anyio.abc.ByteReceiveStream,
+    capture: _Capture,
+    target: bytearray,
+    done: anyio.Event,
+    group: anyio.abc.TaskGroup,
+) -> None:
+    try:
+        while True:
+            try:
+                chunk = await stream.receive(_READ_CHUNK)
+            except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
+                return
+            if not capture.add(target, chunk):
+                group.cancel_scope.cancel()
+                return
+    finally:
+        done.set()
+
+
+async def _kill_and_reap(process: anyio.abc.Process, cleanup_timeout: float) -> None:
+    if process.returncode is None:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            process.kill()
+    with anyio.move_on_after(cleanup_timeout):
+        await process.wait()
+
+
+async def remove_container(container: ContainerRef, cleanup_timeout: float) -> bool:
+    """Force-remove the container by name until the tool no longer lists it.
+
+    A killed client may leave the daemon still creating the container, so removal is checked
+    and retried within ``cleanup_timeout``. Returns True when the name is gone.
+    """
+    base = [container.tool, *container.scope_args]
+    with anyio.move_on_after(cleanup_timeout):
+        while True:
+            await run_tool([*base, "rm", "-f", container.name], output_limit=1 << 20)
+            listing = await run_tool(
+                [*base, "ps", "-a", "--format", "{{.Names}}"], output_limit=16 << 20
+            )
+            if listing.error is None and not _lists_name(listing.stdout, container.name):
+                return True
+            if listing.error is not None and not listing.started:
+                return False
+            await anyio.sleep(0.2)
+    log.warning("container %s could not be removed within %ss", container.name, cleanup_timeout)
+    return False
+
+
+def _lists_name(listing: bytes, name: str) -> bool:
+    wanted = name.encode()
+    return any(line.strip().lstrip(b"/") == wanted for line in listing.splitlines())
+
+
+def _start_error_text(executable: str, exc: OSError) -> str:
+    # Go: fork/exec <path>: <strerror, lower-case>.
+    reason = exc.strerror or str(exc)
+    if reason:
+        reason = reason[0].lower() + reason[1:]
+    return f"fork/exec {executable}: {reason}"

@@ -1,0 +1,115 @@
+"""Lifecycle and metadata methods: initialize, shutdown, plugin.manifest, adapters.*."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from .. import __version__
+from ..core.descriptors import RuntimeAdapterContract, RuntimeDescriptor
+from ..core.enums import PROTOCOL_VERSION
+from ..errors import InvalidInput
+from ..operations.catalog import adapter_contract, load_catalog_text
+from ..resources import data_path
+from .registry import MethodDef, RequestContext
+
+PLUGIN_NAME = "workflow-plugin-compute-container"
+
+
+class HostInfo(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    version: str
+
+
+class InitializeParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    protocol_version: Literal["compute.v1alpha1"]
+    host: HostInfo | None = None
+
+
+class ServerLimits(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    max_message_bytes: int
+    max_concurrent_requests: int
+
+
+class InitializeResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    version: str
+    description: str
+    protocol_version: Literal["compute.v1alpha1"]
+    methods: list[str]
+    host_owned_responsibilities: list[str]
+    limits: ServerLimits
+
+
+class AdapterContractParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    adapter_id: Literal["sandboxed-command", "sandboxed-container-build"]
+    descriptor: RuntimeDescriptor
+
+
+def plugin_manifest() -> dict[str, Any]:
+    """plugin.json as shipped (key order kept)."""
+    content = json.loads(data_path("plugin.json").read_text(encoding="utf-8"))
+    if not isinstance(content, dict):
+        raise InvalidInput("plugin.json must be a JSON object")
+    return content
+
+
+def adapters_catalog() -> dict[str, Any]:
+    """runtime-adapters.json as shipped, after the catalog rules accept it."""
+    raw, document = load_catalog_text()
+    problem = document.validation_error()
+    if problem:
+        raise InvalidInput(problem)
+    return raw
+
+
+def initialize_result(method_names: list[str], ctx: RequestContext) -> InitializeResult:
+    manifest = plugin_manifest()
+    raw, _ = load_catalog_text()
+    return InitializeResult(
+        name=PLUGIN_NAME,
+        version=__version__,
+        description=str(manifest.get("description", "")),
+        protocol_version=PROTOCOL_VERSION,
+        methods=sorted(method_names),
+        host_owned_responsibilities=list(raw.get("host_owned_responsibilities") or []),
+        limits=ServerLimits(
+            max_message_bytes=ctx.settings.max_message_bytes,
+            max_concurrent_requests=ctx.settings.max_concurrent_requests,
+        ),
+    )
+
+
+async def _manifest(_: None, ctx: RequestContext) -> dict[str, Any]:
+    return plugin_manifest()
+
+
+async def _catalog(_: None, ctx: RequestContext) -> dict[str, Any]:
+    return adapters_catalog()
+
+
+async def _contract(params: AdapterContractParams, ctx: RequestContext) -> RuntimeAdapterContract:
+    return adapter_contract(params.adapter_id, params.descriptor)
+
+
+async def _not_dispatched(params: Any, ctx: RequestContext) -> None:
+    raise AssertionError("initialize and shutdown are answered by the engine")
+
+
+LIFECYCLE_METHODS: list[MethodDef] = [
+    MethodDef("initialize", InitializeParams, InitializeResult, _not_dispatched),
+    MethodDef("shutdown", None, None, _not_dispatched),
+]
+
+METHODS: list[MethodDef] = [
+    MethodDef("plugin.manifest", None, dict[str, Any], _manifest),
+    MethodDef("adapters.catalog", None, dict[str, Any], _catalog),
+    MethodDef("adapters.contract", AdapterContractParams, RuntimeAdapterContract, _contract),
+]

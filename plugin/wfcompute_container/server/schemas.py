@@ -1,0 +1,198 @@
+"""JSON Schemas of every method's params and result, and of the wire types they use.
+
+Source of truth: the pydantic params/result types declared in the method table. The files in
+`schemas/` are generated from them (`python -m wfcompute_container.server.schemas --write`)
+and committed, so hosts can read the contract without Python; a test regenerates them and
+fails when the committed files drift from the models. At start-up the committed files are
+loaded once, meta-validated, and one validator per method is built over a shared registry.
+
+Layout: `methods/<method>.params.schema.json`, `methods/<method>.result.schema.json`,
+`types/<Type>.schema.json` (referenced by absolute `$id`), and the hand-written envelope
+schemas under `jsonrpc/`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+from pydantic import TypeAdapter
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+from ..resources import data_path
+from .registry import MethodDef
+
+SCHEMA_BASE = "https://schemas.workflow-compute.dev/compute-container/v1/"
+DIALECT = "https://json-schema.org/draft/2020-12/schema"
+_REF_TEMPLATE = SCHEMA_BASE + "types/{model}.schema.json"
+
+NO_PARAMS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {},
+    "additionalProperties": False,
+}
+
+
+def params_file(method: str) -> str:
+    return f"methods/{method}.params.schema.json"
+
+
+def result_file(method: str) -> str:
+    return f"methods/{method}.result.schema.json"
+
+
+def _with_header(rel: str, schema: dict[str, Any], title: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"$schema": DIALECT, "$id": SCHEMA_BASE + rel, "title": title}
+    out.update({k: v for k, v in schema.items() if k not in ("$schema", "$id", "title")})
+    return out
+
+
+def _type_schema(tp: Any, defs: dict[str, Any]) -> dict[str, Any]:
+    schema = TypeAdapter(tp).json_schema(ref_template=_REF_TEMPLATE, mode="validation")
+    for name, definition in schema.pop("$defs", {}).items():
+        previous = defs.get(name)
+        if previous is not None and previous != definition:
+            raise ValueError(f"two different wire types are both named {name!r}")
+        defs[name] = definition
+    return schema
+
+
+def generate(methods: Iterable[MethodDef]) -> dict[str, dict[str, Any]]:
+    """Every generated schema file, keyed by its path relative to `schemas/`."""
+    files: dict[str, dict[str, Any]] = {}
+    defs: dict[str, Any] = {}
+    for method in methods:
+        params = NO_PARAMS_SCHEMA if method.params is None else _type_schema(method.params, defs)
+        result = {"type": "null"} if method.result is None else _type_schema(method.result, defs)
+        files[params_file(method.name)] = _with_header(
+            params_file(method.name), params, f"{method.name} params"
+        )
+        files[result_file(method.name)] = _with_header(
+            result_file(method.name), result, f"{method.name} result"
+        )
+    for name, definition in defs.items():
+        rel = f"types/{name}.schema.json"
+        files[rel] = _with_header(rel, definition, name)
+    return dict(sorted(files.items()))
+
+
+def render(schema: Mapping[str, Any]) -> str:
+    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+
+
+def schema_dir() -> Path:
+    return data_path("schemas")
+
+
+def load_all(root: Path | None = None) -> dict[str, dict[str, Any]]:
+    """Every schema file under `schemas/`, keyed by relative path."""
+    base = root or schema_dir()
+    out: dict[str, dict[str, Any]] = {}
+    for path in sorted(base.rglob("*.schema.json")):
+        out[path.relative_to(base).as_posix()] = json.loads(path.read_text(encoding="utf-8"))
+    return out
+
+
+def check_files(files: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Meta-validate each schema and check its `$id`; problems as readable lines."""
+    problems: list[str] = []
+    for rel, schema in files.items():
+        if schema.get("$schema") != DIALECT:
+            problems.append(f"schemas/{rel}: $schema must be {DIALECT}")
+        if schema.get("$id") != SCHEMA_BASE + rel:
+            problems.append(f"schemas/{rel}: $id must be {SCHEMA_BASE + rel}")
+        try:
+            Draft202012Validator.check_schema(schema)
+        except SchemaError as exc:
+            problems.append(f"schemas/{rel}: not a valid JSON Schema 2020-12: {exc.message}")
+    return problems
+
+
+def build_registry(files: Mapping[str, Mapping[str, Any]]) -> Registry[Any]:
+    resources = [
+        (SCHEMA_BASE + rel, Resource.from_contents(dict(schema), default_specification=DRAFT202012))
+        for rel, schema in files.items()
+    ]
+    registry: Registry[Any] = Registry().with_resources(resources)
+    return registry.crawl()
+
+
+@dataclass(frozen=True)
+class MethodValidators:
+    params: Draft202012Validator
+    result: Draft202012Validator
+
+
+def build_validators(
+    methods: Iterable[MethodDef], files: Mapping[str, Mapping[str, Any]]
+) -> dict[str, MethodValidators]:
+    """One params and one result validator per method, built once and reused."""
+    registry = build_registry(files)
+    validators: dict[str, MethodValidators] = {}
+    for method in methods:
+        try:
+            params_schema = files[params_file(method.name)]
+            result_schema = files[result_file(method.name)]
+        except KeyError as exc:
+            raise FileNotFoundError(f"schema {exc.args[0]} is missing") from None
+        validators[method.name] = MethodValidators(
+            params=Draft202012Validator(dict(params_schema), registry=registry),
+            result=Draft202012Validator(dict(result_schema), registry=registry),
+        )
+    return validators
+
+
+def schema_errors(validator: Draft202012Validator, instance: Any) -> list[dict[str, str]]:
+    """Validation errors as `[{path: JSON pointer, message}]`, in a stable order."""
+    found = sorted(
+        validator.iter_errors(instance), key=lambda e: (list(map(str, e.absolute_path)), e.message)
+    )
+    return [{"path": _pointer(e.absolute_path), "message": e.message} for e in found]
+
+
+def _pointer(parts: Iterable[Any]) -> str:
+    out = ""
+    for part in parts:
+        out += "/" + str(part).replace("~", "~0").replace("/", "~1")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .app import all_methods
+
+    parser = argparse.ArgumentParser(prog="python -m wfcompute_container.server.schemas")
+    parser.add_argument("--write", action="store_true", help="rewrite schemas/ from the models")
+    parser.add_argument("--root", type=Path, default=None, help="schemas directory")
+    args = parser.parse_args(argv)
+    root: Path = args.root or schema_dir()
+    generated = generate(all_methods())
+    if args.write:
+        for old in root.glob("methods/*.schema.json"):
+            old.unlink()
+        for old in root.glob("types/*.schema.json"):
+            old.unlink()
+        for rel, schema in generated.items():
+            target = root / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(render(schema), encoding="utf-8")
+        print(f"wrote {len(generated)} schema files under {root}")
+        return 0
+    committed = {k: v for k, v in load_all(root).items() if not k.startswith("jsonrpc/")}
+    drift = sorted(set(generated) ^ set(committed)) + sorted(
+        rel for rel in set(generated) & set(committed) if generated[rel] != committed[rel]
+    )
+    for rel in drift:
+        print(f"schemas/{rel} differs from the models", file=sys.stderr)
+    return 1 if drift else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,274 @@
+"""Artifact hashing (reference §7.3, byte-exact), workspace size (§6.5) and the command
+artifact base directory (§6.4).
+
+Each hashed file contributes exactly ``<path relative to the base, '/'-separated> NUL
+<content> NUL`` to one SHA-256 state, in sorted allowlist order, directories walked in Go
+``WalkDir`` order (entries sorted by name bytes, depth first). Files are streamed through a
+fixed buffer, so memory stays flat whatever their size. Every file and directory is reached
+through descriptors opened without following links (see ``paths``).
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import stat
+from collections.abc import Iterable
+from contextlib import ExitStack
+
+from ..errors import InvalidInput
+from ..goparity.oserror import path_error
+from ..goparity.paths import clean, join
+from .paths import (
+    DIR_LIST_FLAGS,
+    DIR_LOOKUP_FLAGS,
+    FILE_READ_FLAGS,
+    Anchor,
+    locate,
+    open_anchor,
+    open_located,
+    os_error,
+    reject_symlink_path_components,
+    relative_parts,
+    resolve_inside,
+    same_file,
+)
+
+EMPTY_SHA256 = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+_CHUNK_BYTES = 1 << 20
+
+
+def _display(text: str) -> str:
+    """Names carried as surrogate escapes (non-UTF-8 bytes) shown as Go would print them."""
+    return os.fsencode(text).decode("utf-8", errors="replace")
+
+
+def _sort_key(text: str) -> bytes:
+    # Go compares strings byte-wise (UTF-8); raw names compare by their file-system bytes.
+    return os.fsencode(text)
+
+
+def _rel_join(rel_dir: str, name: str) -> str:
+    return name if rel_dir == "." else f"{rel_dir}/{name}"
+
+
+class _ArtifactHasher:
+    def __init__(self) -> None:
+        self.sha = hashlib.sha256()
+        self._buffer = bytearray(_CHUNK_BYTES)
+        self._view = memoryview(self._buffer)
+
+    def digest(self) -> str:
+        return "sha256:" + self.sha.hexdigest()
+
+    def hash_file(
+        self, parent_fd: int | None, name: str, path: str, rel: str, found: os.stat_result
+    ) -> None:
+        """One file: refuse links and non-regular files, then feed `rel NUL content NUL`."""
+        shown = _display(rel)
+        if stat.S_ISLNK(found.st_mode):
+            raise InvalidInput(f"artifact {shown} is a symlink")
+        if not stat.S_ISREG(found.st_mode):
+            raise InvalidInput(f"artifact {shown} is not a regular file")
+        self.sha.update(os.fsencode(rel) + b"\x00")
+        changed = InvalidInput(f"artifact {shown} changed while opening")
+        try:
+            fd = os.open(name, FILE_READ_FLAGS, dir_fd=parent_fd)
+        except OSError as exc:
+            # ELOOP: the name became a symlink after the check; the reference would have
+            # opened its target and then found a different inode.
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                raise changed from None
+            raise os_error("open", path, exc) from None
+        with open(fd, "rb", buffering=0, closefd=True) as stream:
+            opened = os.fstat(fd)
+            if not (stat.S_ISREG(opened.st_mode) and same_file(opened, found)):
+                raise changed
+            view, update = self._view, self.sha.update
+            while True:
+                try:
+                    count = stream.readinto(view)
+                except OSError as exc:
+                    raise os_error("read", path, exc) from None
+                if not count:
+                    break
+                update(view[:count])
+        self.sha.update(b"\x00")
+
+    def hash_tree(self, dir_fd: int, path: str, rel: str) -> None:
+        """A directory artifact in WalkDir order; links inside it are refused."""
+        try:
+            names = sorted(os.listdir(dir_fd), key=_sort_key)
+        except OSError as exc:
+            raise os_error("open", path, exc) from None
+        for name in names:
+            child_path = join(path, name)
+            child_rel = _rel_join(rel, name)
+            try:
+                found = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            except OSError as exc:
+                raise os_error("lstat", child_path, exc) from None
+            if stat.S_ISLNK(found.st_mode):
+                raise InvalidInput(f"artifact {_display(child_rel)} is a symlink")
+            if not stat.S_ISDIR(found.st_mode):
+                self.hash_file(dir_fd, name, child_path, child_rel, found)
+                continue
+            child_fd = _open_dir(name, dir_fd, child_path, child_rel, found)
+            try:
+                self.hash_tree(child_fd, child_path, child_rel)
+            finally:
+                os.close(child_fd)
+
+
+def _open_dir(name: str, dir_fd: int, path: str, rel: str, found: os.stat_result) -> int:
+    try:
+        fd = os.open(name, DIR_LIST_FLAGS, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):  # replaced after the check
+            raise InvalidInput(f"artifact {_display(rel)} changed while opening") from None
+        raise os_error("open", path, exc) from None
+    if not same_file(os.fstat(fd), found):
+        os.close(fd)
+        raise InvalidInput(f"artifact {_display(rel)} changed while opening")
+    return fd
+
+
+def hash_artifacts(base_dir: str, allowlist: Iterable[str]) -> str:
+    """Digest the allowlisted files below base_dir (reference hashArtifacts, §7.3)."""
+    if base_dir == "":
+        raise InvalidInput("workspace is required for artifact allowlist")
+    with ExitStack() as stack:
+        anchor: Anchor | None = None
+        hasher = _ArtifactHasher()
+        for allowed in sorted(allowlist, key=lambda s: s.encode("utf-8", "surrogatepass")):
+            path = resolve_inside(base_dir, allowed)
+            if anchor is None:
+                anchor = stack.enter_context(open_anchor(base_dir))
+            _hash_entry(hasher, anchor, base_dir, allowed, path)
+        return hasher.digest()
+
+
+def hash_workspace_artifacts(
+    workspace: str, working_directory: str, allowlist: Iterable[str]
+) -> str:
+    """The command adapter's artifact digest: base = commandArtifactBaseDir (§6.4).
+
+    The base directory is reached from the workspace root through no-follow descriptors, so
+    a working-directory component swapped for a link after the checks is refused too.
+    """
+    base_dir = command_artifact_base_dir(workspace, working_directory)
+    entries = sorted(allowlist, key=lambda s: s.encode("utf-8", "surrogatepass"))
+    if base_dir == "":
+        raise InvalidInput("workspace is required for artifact allowlist")
+    hasher = _ArtifactHasher()
+    with ExitStack() as stack:
+        base: Anchor | None = None
+        for allowed in entries:
+            path = resolve_inside(base_dir, allowed)
+            if base is None:
+                base = _open_base(stack, workspace, base_dir)
+            _hash_entry(hasher, base, base_dir, allowed, path)
+    return hasher.digest()
+
+
+def _open_base(stack: ExitStack, workspace: str, base_dir: str) -> Anchor:
+    """Open base_dir below the workspace; errors as the reference's lstat of base_dir."""
+    root = stack.enter_context(open_anchor(workspace))
+    if not relative_parts(root.path, base_dir):
+        return root
+    location = stack.enter_context(locate(root, base_dir))
+    if location.stat is None:
+        missing = FileNotFoundError(errno.ENOENT, "no such file")
+        raise os_error("lstat", clean(base_dir), missing)
+    if not stat.S_ISDIR(location.stat.st_mode):
+        return Anchor(path=location.path, fd=None, stat=location.stat)
+    fd = open_located(location, root, DIR_LOOKUP_FLAGS)
+    stack.callback(os.close, fd)
+    return Anchor(path=location.path, fd=fd, stat=location.stat)
+
+
+def _hash_entry(
+    hasher: _ArtifactHasher, anchor: Anchor, base_dir: str, allowed: str, path: str
+) -> None:
+    with locate(anchor, path) as location:
+        found = location.stat
+        if found is None:
+            lstat_text = path_error("lstat", path, FileNotFoundError(errno.ENOENT, "no such file"))
+            raise InvalidInput(f"stat artifact {allowed}: {lstat_text}")
+        rel = _rel_of(anchor.path, location.path)
+        if not stat.S_ISDIR(found.st_mode):
+            parent_fd, name = location.parent_fd, location.name
+            if parent_fd is None:
+                # The base itself is a file: the reference hashes it under rel ".".
+                parent_fd, name = None, anchor.path
+            hasher.hash_file(parent_fd, name, path, rel, found)
+            return
+        changed = InvalidInput(f"artifact {_display(rel)} changed while opening")
+        dir_fd = open_located(location, anchor, DIR_LIST_FLAGS, changed=changed)
+        try:
+            hasher.hash_tree(dir_fd, clean(path), rel)
+        finally:
+            os.close(dir_fd)
+
+
+def _rel_of(base: str, path: str) -> str:
+    parts = relative_parts(base, path)
+    return "/".join(parts) if parts else "."
+
+
+def command_artifact_base_dir(workspace: str, working_directory: str) -> str:
+    """Reference commandArtifactBaseDir (§6.4): the host directory artifacts are relative to."""
+    reject_symlink_path_components(workspace, workspace)
+    if working_directory == "":
+        return workspace
+    path = resolve_inside(workspace, working_directory)
+    reject_symlink_path_components(workspace, path)
+    return path
+
+
+def directory_size(root: str) -> int:
+    """Total lstat size of every non-directory below root (§6.5); walk errors are ignored."""
+    root_c = clean(root)
+    try:
+        root_stat = os.stat(root_c, follow_symlinks=False)
+    except OSError:
+        return 0
+    if not stat.S_ISDIR(root_stat.st_mode):
+        return root_stat.st_size
+    try:
+        fd = os.open(root_c, DIR_LIST_FLAGS)
+    except OSError:
+        return 0
+    try:
+        if not same_file(os.fstat(fd), root_stat):
+            return 0
+        return _tree_size(fd)
+    finally:
+        os.close(fd)
+
+
+def _tree_size(dir_fd: int) -> int:
+    total = 0
+    try:
+        names = os.listdir(dir_fd)
+    except OSError:
+        return 0
+    for name in names:
+        try:
+            found = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        except OSError:
+            continue
+        if not stat.S_ISDIR(found.st_mode):
+            total += found.st_size
+            continue
+        try:
+            child = os.open(name, DIR_LIST_FLAGS, dir_fd=dir_fd)
+        except OSError:
+            continue
+        try:
+            if same_file(os.fstat(child), found):
+                total += _tree_size(child)
+        finally:
+            os.close(child)
+    return total

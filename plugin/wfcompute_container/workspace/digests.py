@@ -1,0 +1,74 @@
+"""Build digests (reference §8): the `sha256:<64 lowercase hex>` form, the stdout marker
+line and the digest file a builder leaves in the workspace."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+
+from ..core.rules import valid_sha256_digest
+from ..errors import InvalidInput
+from ..goparity.text import quote, trim_space
+from .paths import FILE_READ_FLAGS, os_error, same_file
+
+BUILD_DIGEST_MARKER = "WORKFLOW_COMPUTE_BUILD_DIGEST="
+BUILD_DIGEST_FILE_NAME = ".wfcompute-container-build-digest"
+# A digest file is ~72 bytes. The file sits in a workload-written workspace, so reading is
+# bounded; a longer file is refused as invalid (the message quotes only its first bytes).
+MAX_DIGEST_FILE_BYTES = 4096
+
+__all__ = [
+    "BUILD_DIGEST_FILE_NAME",
+    "BUILD_DIGEST_MARKER",
+    "parse_build_digest_marker",
+    "read_build_digest",
+    "valid_sha256_digest",
+]
+
+
+def parse_build_digest_marker(output: bytes | str) -> str:
+    """The digest named by the last `WORKFLOW_COMPUTE_BUILD_DIGEST=` line, or "".
+
+    A later marker line with an invalid value clears an earlier valid one; a marker that does
+    not start its (trimmed) line is ignored.
+    """
+    text = output.decode("utf-8", errors="surrogateescape") if isinstance(output, bytes) else output
+    digest = ""
+    for line in text.split("\n"):
+        trimmed = trim_space(line)
+        if not trimmed.startswith(BUILD_DIGEST_MARKER):
+            continue
+        value = trimmed[len(BUILD_DIGEST_MARKER) :]
+        digest = value if valid_sha256_digest(value) else ""
+    return digest
+
+
+def read_build_digest(path: str) -> str:
+    """The trimmed digest in a regular file at path, opened without following links."""
+    try:
+        found = os.stat(path, follow_symlinks=False)
+    except OSError as exc:
+        raise os_error("lstat", path, exc) from None
+    if not stat.S_ISREG(found.st_mode):
+        raise InvalidInput("sandboxed container-build digest path must be regular file")
+    changed = InvalidInput("sandboxed container-build digest path changed while opening")
+    try:
+        fd = os.open(path, FILE_READ_FLAGS)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise changed from None
+        raise os_error("open", path, exc) from None
+    with open(fd, "rb", buffering=0, closefd=True) as stream:
+        opened = os.fstat(fd)
+        if not (stat.S_ISREG(opened.st_mode) and same_file(opened, found)):
+            raise changed
+        try:
+            data = stream.read(MAX_DIGEST_FILE_BYTES + 1)
+        except OSError as exc:
+            raise os_error("read", path, exc) from None
+    value = trim_space(data[:MAX_DIGEST_FILE_BYTES].decode("utf-8", errors="surrogateescape"))
+    if len(data) > MAX_DIGEST_FILE_BYTES or not valid_sha256_digest(value):
+        raise InvalidInput(f"invalid sandboxed container-build digest {quote(value)}")
+    return value
+
