@@ -7,10 +7,10 @@ callable taking the parsed arguments and returning the exit status.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from .. import __version__
 
@@ -82,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     validate_p = sub.add_parser(
         "validate", help="check plugin.json, runtime-adapters.json and every schema"
     )
+    validate_p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="directory holding plugin.json, runtime-adapters.json and schemas/ (default: shipped)",
+    )
     validate_p.set_defaults(func=cmd_validate)
 
     from . import managed, probe
@@ -139,7 +145,7 @@ def cmd_catalog(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from .validate import validate_all
 
-    problems, notes = validate_all()
+    problems, notes = validate_all(args.data_dir)
     for note in notes:
         print(f"ok: {note}")
     for problem in problems:
@@ -165,4 +171,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     return status
 
 
-__all__ = ["build_parser", "json", "main"]
+__all__ = ["build_parser", "main"]

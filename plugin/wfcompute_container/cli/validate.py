@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..resources import data_path
+from ..resources import data_root
 
 
-def _load_json(name: str, problems: list[str]) -> Any:
-    path = data_path(name)
+def _load_json(root: Path, name: str, problems: list[str]) -> Any:
+    path = root / name
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -20,7 +21,7 @@ def _load_json(name: str, problems: list[str]) -> Any:
     return None
 
 
-def _check_manifest(manifest: Any, problems: list[str]) -> None:
+def _check_manifest(root: Path, manifest: Any, problems: list[str]) -> None:
     if not isinstance(manifest, dict):
         problems.append("plugin.json: must be a JSON object")
         return
@@ -35,12 +36,17 @@ def _check_manifest(manifest: Any, problems: list[str]) -> None:
         )
     for key in ("runtimeAdaptersRef", "managedRuntimeBundlesRef"):
         ref = manifest.get(key)
-        if isinstance(ref, str) and ref and not data_path(ref).is_file():
+        if isinstance(ref, str) and ref and not (root / ref).is_file():
             problems.append(f"plugin.json: {key} {ref!r} does not name a shipped file")
 
 
-def validate_all() -> tuple[list[str], list[str]]:
-    """(problems, notes): every problem found, and what was checked successfully."""
+def validate_all(root: Path | None = None) -> tuple[list[str], list[str]]:
+    """(problems, notes): every problem found, and what was checked successfully.
+
+    `root` is the directory holding plugin.json, runtime-adapters.json and schemas/
+    (default: the shipped files).
+    """
+    base = root or data_root()
     from ..operations.catalog import RuntimeAdapterCatalogDocument
     from ..server.app import all_methods
     from ..server.schemas import check_files, generate, load_all
@@ -49,12 +55,12 @@ def validate_all() -> tuple[list[str], list[str]]:
     notes: list[str] = []
 
     before = len(problems)
-    _check_manifest(_load_json("plugin.json", problems), problems)
+    _check_manifest(base, _load_json(base, "plugin.json", problems), problems)
     if len(problems) == before:
         notes.append("plugin.json")
 
     before = len(problems)
-    catalog = _load_json("runtime-adapters.json", problems)
+    catalog = _load_json(base, "runtime-adapters.json", problems)
     if catalog is not None:
         try:
             document = RuntimeAdapterCatalogDocument.model_validate(catalog)
@@ -69,7 +75,7 @@ def validate_all() -> tuple[list[str], list[str]]:
 
     before = len(problems)
     try:
-        files = load_all()
+        files = load_all(base / "schemas")
     except (OSError, json.JSONDecodeError) as exc:
         problems.append(f"schemas: cannot be read: {exc}")
         files = {}

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 from pydantic import Field
 
-from ..goparity.jsonenc import marshal_bytes
+from ..goparity.jsonenc import marshal_bytes, sorted_map
 from ..goparity.text import contains_any, quote, trim_space
-from ..goparity.timefmt import is_zero_time
+from ..goparity.timefmt import is_zero_time, unix_nanos
 from .descriptors import ProviderConfig
 from .enums import MAX_RUNTIME_RESULT_PREVIEW_BYTES, PROTOCOL_VERSION, VALID_WORKLOAD_KINDS
 from .resources import ResourceLimits, ResourceUsage
@@ -97,7 +98,7 @@ class RuntimeExecutionResult(ValidatedModel):
         if (
             not is_zero_time(self.started_at)
             and not is_zero_time(self.finished_at)
-            and self.finished_at < self.started_at
+            and unix_nanos(self.finished_at) < unix_nanos(self.started_at)
         ):
             errors.append("finished_at must be after started_at")
         if self.artifact_hash != "" and not valid_sha256_ref(self.artifact_hash):
@@ -112,10 +113,33 @@ def result_preview_error(preview: dict[str, Any] | None) -> str | None:
     """ValidateRuntimeResultPreview: JSON-serializable and at most 16 KiB as Go encodes it."""
     if not preview:
         return None
+    unsupported = _go_marshal_problem(preview)
+    if unsupported is not None:
+        return f"result_preview must be JSON-serializable: {unsupported}"
     try:
         encoded = marshal_bytes(to_wire_value(preview))
     except (TypeError, ValueError) as exc:
         return f"result_preview must be JSON-serializable: {exc}"
     if len(encoded) > MAX_RUNTIME_RESULT_PREVIEW_BYTES:
         return f"result_preview must be at most {MAX_RUNTIME_RESULT_PREVIEW_BYTES} bytes"
+    return None
+
+
+def _go_marshal_problem(value: Any) -> str | None:
+    """Go json.Marshal's error for values JSON cannot carry (first in encoding order)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        if math.isnan(value):
+            return "json: unsupported value: NaN"
+        return "json: unsupported value: " + ("+Inf" if value > 0 else "-Inf")
+    if isinstance(value, dict):
+        mapped = sorted_map({str(k): v for k, v in value.items()}) or {}
+        for item in mapped.values():
+            problem = _go_marshal_problem(item)
+            if problem is not None:
+                return problem
+    if isinstance(value, list | tuple):
+        for item in value:
+            problem = _go_marshal_problem(item)
+            if problem is not None:
+                return problem
     return None

@@ -9,13 +9,14 @@ check order; nothing here does cryptography or I/O.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar
+from typing import ClassVar
 
-from pydantic import BeforeValidator, Field
+from pydantic import Field
 
 from ..goparity.text import quote, trim_space
-from ..goparity.timefmt import is_zero_time, parse_rfc3339
-from .wire import OmitRule, WireModel
+from ..goparity.timefmt import is_zero_time
+from .rules import identifier_error, public_text_errors, valid_sha256_digest
+from .wire import ZERO_TIME, GoTime, OmitRule, WireModel
 
 PROTOCOL_VERSION = "compute.v1alpha1"
 
@@ -25,64 +26,15 @@ RUNTIME_BACKEND_FAMILIES = frozenset(
 CONTAINER_RUNTIME_TOOLS = frozenset({"podman", "docker", "nerdctl", "apple-container"})
 INSTALL_BURDEN_BUNDLED = "bundled"
 
-_IDENTIFIER_FORBIDDEN = " \t\r\n/:?&#"
-_PUBLIC_TEXT_MARKERS = (
-    "/users/",
-    "/home/",
-    "\\users\\",
-    ".sock",
-    "token",
-    "cookie",
-    "secret",
-    "password",
-    "credential",
-    "authorization",
-    "bearer",
-)
-_HEX = frozenset("0123456789abcdef")
-
-
-def _go_time(value: Any) -> Any:
-    """Decode times as Go's time.Time does: RFC 3339 only; JSON null leaves the zero time."""
-    if isinstance(value, str):
-        return parse_rfc3339(value)
-    return value
-
-
-GoTime = Annotated[datetime | None, BeforeValidator(_go_time)]
-
 
 # --- shared field checks (managed-bundle-types.md section 1) ---------------------------------
 
 
-def _identifier_error(field: str, value: str) -> str | None:
-    trimmed = trim_space(value)
-    if trimmed == "":
-        return f"{field} is required"
-    if trimmed != value:
-        return f"{field} must not contain leading or trailing whitespace"
-    if any(ch in value for ch in _IDENTIFIER_FORBIDDEN):
-        return f"{field} must not contain whitespace, scheme, path, query, or fragment"
-    return None
-
-
-def _public_text_errors(field: str, value: str) -> list[str]:
-    if value == "":
-        return []
-    errors: list[str] = []
-    lowered = value.lower()
-    if any(marker in lowered for marker in _PUBLIC_TEXT_MARKERS):
-        errors.append(f"{field} contains non-shippable runtime evidence")
-    if any(ch in value for ch in "\x00\r\n"):
-        errors.append(f"{field} must be single-line text")
-    return errors
-
-
 def _runtime_identifier_errors(field: str, value: str) -> list[str]:
-    error = _identifier_error(field, value)
+    error = identifier_error(field, value)
     if error is not None:
         return [error]
-    return _public_text_errors(field, value)
+    return public_text_errors(field, value)
 
 
 def _runtime_public_text_errors(field: str, value: str) -> list[str]:
@@ -91,21 +43,13 @@ def _runtime_public_text_errors(field: str, value: str) -> list[str]:
         return [f"{field} is required"]
     if trimmed != value:
         return [f"{field} must not contain leading or trailing whitespace"]
-    return _public_text_errors(field, value)
-
-
-def is_strict_sha256_digest(value: str) -> bool:
-    """`sha256:` + exactly 64 lowercase hex characters."""
-    if not value.startswith("sha256:"):
-        return False
-    rest = value[len("sha256:") :]
-    return len(rest) == 64 and all(ch in _HEX for ch in rest)
+    return public_text_errors(field, value)
 
 
 def _digest_errors(field: str, value: str) -> list[str]:
     if value == "":
         return [f"{field} is required"]
-    if not is_strict_sha256_digest(value):
+    if not valid_sha256_digest(value):
         return [f"{field} must be sha256:<64 lowercase hex chars>"]
     return []
 
@@ -270,7 +214,7 @@ class ManagedRuntimeBundleDescriptor(WireModel):
     signature_subject: ManagedRuntimeSignatureSubject = Field(
         default_factory=ManagedRuntimeSignatureSubject
     )
-    valid_until: GoTime = None
+    valid_until: GoTime = ZERO_TIME
     update_policy: ManagedRuntimeUpdatePolicy = Field(default_factory=ManagedRuntimeUpdatePolicy)
     cve_policy: ManagedRuntimeCVEPolicy = Field(default_factory=ManagedRuntimeCVEPolicy)
     scoped_store: ManagedRuntimeScopedStorePolicy = Field(

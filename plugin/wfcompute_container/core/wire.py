@@ -17,10 +17,14 @@ Go value types are modelled so that "absent" decodes to Go's zero value:
 * slices, maps and pointers default to None (Go nil); ``[]`` stays a non-nil empty list;
 * nested struct values default to their zero instance (``Field(default_factory=...)``);
 * times (``GoTime``) default to ``ZERO_TIME`` (0001-01-01T00:00:00Z) and accept RFC 3339 text;
+  digits beyond microseconds are kept (``goparity.timefmt.NanoDatetime``) so a decoded time
+  re-encodes to the same text;
 * bytes (``GoBytes``) are standard padded base64 on the wire and accept base64 text on input;
 * ``json.RawMessage`` (``RawJSONField``) holds the *parsed* JSON value in a ``RawJSON`` box.
   A field that is absent is None; a present field, including JSON ``null``, is a ``RawJSON``
   (so ``"input": null`` round-trips as ``null``, as Go would keep the 4 bytes ``null``).
+  Python callers therefore pass ``RawJSON(value=...)`` or leave the field out; an explicit
+  ``input=None`` in a constructor means "present, JSON null".
   On output the value is embedded as JSON (not as a string) with Go's escaping. The original
   text is not kept, so number spelling (``1e5``) and duplicate keys are not preserved.
 
@@ -91,7 +95,7 @@ GoTime = Annotated[
 GoBytes = Annotated[
     bytes | None,
     BeforeValidator(_decode_go_bytes),
-    WithJsonSchema({"type": "string", "contentEncoding": "base64"}),
+    WithJsonSchema({"anyOf": [{"type": "string", "contentEncoding": "base64"}, {"type": "null"}]}),
 ]
 """[]byte: standard padded base64 on the wire; None is nil."""
 
@@ -151,15 +155,10 @@ class WireModel(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
 
     __omit__: ClassVar[dict[str, OmitRule]] = {}
-    # Fields for which a JSON null means "leave at zero" (Go non-nilable kinds).
-    __null_ignored__: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
-        cls.__null_ignored__ = frozenset(
-            name for name, field in cls.model_fields.items() if not _admits_none(field.annotation)
-        )
         unknown = set(cls.__omit__) - set(cls.model_fields)
         if unknown:
             raise TypeError(f"{cls.__name__}.__omit__ names unknown fields {sorted(unknown)}")
@@ -169,7 +168,7 @@ class WireModel(BaseModel):
     def _go_null_semantics(cls, data: Any) -> Any:
         # Go leaves a non-nilable field unchanged when the JSON value is null.
         if isinstance(data, dict) and any(v is None for v in data.values()):
-            ignored = cls.__null_ignored__
+            ignored = _null_ignored_keys(cls)
             return {k: v for k, v in data.items() if not (v is None and k in ignored)}
         return data
 
@@ -194,6 +193,23 @@ class WireModel(BaseModel):
     def to_json(self) -> str:
         """Go json.Marshal text of this value."""
         return marshal(self.to_wire())
+
+
+_NULL_IGNORED: dict[type[WireModel], frozenset[str]] = {}
+
+
+def _null_ignored_keys(cls: type[WireModel]) -> frozenset[str]:
+    """Keys whose JSON null Go ignores (non-nilable kinds); computed once the model is complete."""
+    keys = _NULL_IGNORED.get(cls)
+    if keys is None:
+        keys = frozenset(
+            key
+            for name, field in cls.model_fields.items()
+            if not _admits_none(field.annotation)
+            for key in {name, field.alias or name}
+        )
+        _NULL_IGNORED[cls] = keys
+    return keys
 
 
 class ValidatedModel(WireModel):

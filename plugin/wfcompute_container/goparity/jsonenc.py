@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import math
+from decimal import Decimal
 from typing import Any
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 _INDENT_ENCODER = json.JSONEncoder(
     ensure_ascii=False, separators=(",", ": "), indent=2, allow_nan=False
 )
+_encode_string = json.encoder.encode_basestring
 
 
 def _go_escape(text: str) -> str:
@@ -38,13 +41,91 @@ def _scrub(value: Any) -> Any:
     return value
 
 
+def go_float_text(value: float) -> str:
+    """Go encoding/json text of a float64: shortest digits, exponent only outside [1e-6, 1e21)."""
+    if not math.isfinite(value):
+        shown = "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")
+        raise ValueError(f"json: unsupported value: {shown}")
+    magnitude = abs(value)
+    if magnitude != 0 and (magnitude < 1e-6 or magnitude >= 1e21):
+        text = repr(value)
+        # Go writes one-digit negative exponents without the zero pad (1e-07 -> 1e-7).
+        mantissa, _, exponent = text.partition("e")
+        sign, digits = exponent[0], exponent[1:].lstrip("0") or "0"
+        if sign == "+" and len(digits) < 2:
+            digits = digits.zfill(2)
+        return f"{mantissa}e{sign}{digits}"
+    return format(Decimal(repr(value)).normalize(), "f")
+
+
+def _has_float(value: Any) -> bool:
+    if isinstance(value, float):
+        return True
+    if isinstance(value, dict):
+        return any(_has_float(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_has_float(v) for v in value)
+    return False
+
+
+def _encode_go(value: Any, out: list[str], indent: str | None, depth: int) -> None:
+    """Encoder for values holding floats (the C encoder formats floats the Python way)."""
+    if value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif isinstance(value, str):
+        out.append(_encode_string(value))
+    elif isinstance(value, int):
+        out.append(int.__repr__(value))
+    elif isinstance(value, float):
+        out.append(go_float_text(value))
+    elif isinstance(value, dict | list | tuple):
+        is_map = isinstance(value, dict)
+        items = list(value.items()) if isinstance(value, dict) else list(value)
+        open_, close = ("{", "}") if is_map else ("[", "]")
+        if not items:
+            out.append(open_ + close)
+            return
+        out.append(open_)
+        inner = "" if indent is None else "\n" + indent * (depth + 1)
+        for index, item in enumerate(items):
+            if index:
+                out.append(",")
+            out.append(inner)
+            if is_map:
+                key, item = item
+                if not isinstance(key, str):
+                    raise TypeError(f"keys must be str, not {type(key).__name__}")
+                out.append(_encode_string(key) + (":" if indent is None else ": "))
+            _encode_go(item, out, indent, depth + 1)
+        out.append("" if indent is None else "\n" + indent * depth)
+        out.append(close)
+    else:
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _encode_with_floats(value: Any, indent: str | None) -> str:
+    out: list[str] = []
+    _encode_go(value, out, indent, 0)
+    return "".join(out)
+
+
+def _encode(value: Any, indent: str | None) -> str:
+    if _has_float(value):
+        return _encode_with_floats(value, indent)
+    return (_ENCODER if indent is None else _INDENT_ENCODER).encode(value)
+
+
 def marshal(value: Any) -> str:
     """Go json.Marshal text of an already Go-shaped value (dict key order is kept)."""
-    text = _ENCODER.encode(value)
+    text = _encode(value, None)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        text = _ENCODER.encode(_scrub(value))
+        text = _encode(_scrub(value), None)
     return _go_escape(text)
 
 
@@ -54,11 +135,18 @@ def marshal_bytes(value: Any) -> bytes:
 
 def marshal_indent(value: Any) -> str:
     """Go json.MarshalIndent(v, "", "  ")."""
-    return _go_escape(_INDENT_ENCODER.encode(value))
+    text = _encode(value, "  ")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = _encode(_scrub(value), "  ")
+    return _go_escape(text)
 
 
 def sorted_map(mapping: dict[str, Any] | None) -> dict[str, Any] | None:
     """Go encodes map keys in byte order."""
     if mapping is None:
         return None
-    return {k: mapping[k] for k in sorted(mapping, key=lambda s: s.encode("utf-8", "surrogatepass"))}
+    return {
+        k: mapping[k] for k in sorted(mapping, key=lambda s: s.encode("utf-8", "surrogatepass"))
+    }

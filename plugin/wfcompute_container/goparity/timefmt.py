@@ -4,12 +4,62 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 ZERO_TIME_TEXT = "0001-01-01T00:00:00Z"
 _RFC3339 = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
     r"(?:([Zz])|([+-])(\d{2}):(\d{2}))$"
 )
+
+
+class NanoDatetime(datetime):
+    """A datetime that keeps Go's sub-microsecond digits (``extra_nanos``: 0..999 ns).
+
+    Python datetimes stop at microseconds; Go times carry nanoseconds, and a time decoded from
+    JSON must re-encode to the same text. Arithmetic and comparisons ignore the extra digits;
+    use ``unix_nanos`` where nanosecond order matters.
+    """
+
+    extra_nanos: int
+
+    def __new__(cls, *args: Any, extra_nanos: int = 0, **kwargs: Any) -> NanoDatetime:
+        self = super().__new__(cls, *args, **kwargs)
+        self.extra_nanos = extra_nanos
+        return self
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        # Keep the extra digits through copy/deepcopy/pickle.
+        return (_rebuild_nano, (datetime.__reduce__(self), self.extra_nanos))
+
+
+def _rebuild_nano(base: Any, extra_nanos: int) -> NanoDatetime:
+    plain: datetime = base[0](*base[1])
+    return NanoDatetime(
+        plain.year,
+        plain.month,
+        plain.day,
+        plain.hour,
+        plain.minute,
+        plain.second,
+        plain.microsecond,
+        plain.tzinfo,
+        extra_nanos=extra_nanos,
+    )
+
+
+def nanosecond_of(value: datetime) -> int:
+    """The fractional second in nanoseconds (Go Time.Nanosecond())."""
+    return value.microsecond * 1000 + getattr(value, "extra_nanos", 0)
+
+
+def unix_nanos(value: datetime) -> int:
+    """Nanoseconds since the Unix epoch (for exact ordering of times)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    delta = value - datetime(1970, 1, 1, tzinfo=UTC)
+    whole = (delta.days * 86_400 + delta.seconds) * 1_000_000_000
+    return whole + nanosecond_of(value)
 
 
 def format_rfc3339nano(value: datetime | None) -> str:
@@ -23,8 +73,9 @@ def format_rfc3339nano(value: datetime | None) -> str:
     if value.year < 1000:
         base = f"{value.year:04d}" + base[base.index("-") :]
     frac = ""
-    if value.microsecond:
-        frac = "." + f"{value.microsecond:06d}".rstrip("0")
+    nanos = nanosecond_of(value)
+    if nanos:
+        frac = "." + f"{nanos:09d}".rstrip("0")
     if offset == timedelta(0):
         zone = "Z"
     else:
@@ -36,18 +87,26 @@ def format_rfc3339nano(value: datetime | None) -> str:
 
 
 def parse_rfc3339(text: str) -> datetime:
-    """Parse RFC 3339 as Go's time.Time UnmarshalJSON does (fraction kept to microseconds)."""
+    """Parse RFC 3339 as Go's time.Time UnmarshalJSON does (fraction kept to nanoseconds).
+
+    Digits beyond microseconds are kept in a NanoDatetime so the text re-encodes unchanged.
+    """
     m = _RFC3339.match(text)
     if not m:
         raise ValueError(f"parsing time {text!r} as RFC 3339: invalid format")
     year, month, day, hour, minute, second = (int(m.group(i)) for i in range(1, 7))
     frac = m.group(7) or ""
-    micro = int((frac + "000000")[:6]) if frac else 0
+    nanos = int((frac + "000000000")[:9]) if frac else 0
+    micro, extra = divmod(nanos, 1000)
     if m.group(8):
         tz: timezone = UTC
     else:
         sign = 1 if m.group(9) == "+" else -1
         tz = timezone(sign * timedelta(hours=int(m.group(10)), minutes=int(m.group(11))))
+    if extra:
+        return NanoDatetime(
+            year, month, day, hour, minute, second, micro, tzinfo=tz, extra_nanos=extra
+        )
     return datetime(year, month, day, hour, minute, second, micro, tzinfo=tz)
 
 

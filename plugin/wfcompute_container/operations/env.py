@@ -19,7 +19,9 @@ def reserved_build_env_error(name: str) -> InvalidInput:
     return InvalidInput(f"reserved workflow-compute build env {quote(name)}")
 
 
-def command_runtime_env(env: Sequence[EnvRef] | None, resolved: Mapping[str, str]) -> dict[str, str]:
+def command_runtime_env(
+    env: Sequence[EnvRef] | None, resolved: Mapping[str, str]
+) -> dict[str, str]:
     """Reference CommandRuntimeEnv: name → resolved value, in list order (may be empty)."""
     values: dict[str, str] = {}
     for ref in env or ():

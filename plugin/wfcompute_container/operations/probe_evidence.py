@@ -39,9 +39,7 @@ def decode_evidence(stdout: bytes) -> DecodedEvidence:
     """Decode TrimSpace(stdout); raises EvidenceDecodeError with Go's message."""
     text = trim_space(stdout.decode("utf-8", errors="replace"))
     try:
-        document = json.loads(
-            text, object_pairs_hook=_Pairs, parse_constant=_reject_constant
-        )
+        document = json.loads(text, object_pairs_hook=_Pairs, parse_constant=_reject_constant)
     except _ConstantError as err:
         raise EvidenceDecodeError(
             f"invalid character {_go_char(err.first)} looking for beginning of value"
@@ -160,6 +158,8 @@ def _go_char(ch: str) -> str:
 def _syntax_error_text(text: str, err: json.JSONDecodeError) -> str:
     if err.pos >= len(text):
         return "unexpected end of JSON input"
+    if err.msg == "Expecting value" and text[err.pos] in "tfn":
+        return _literal_error(text, err.pos)
     found = _go_char(text[err.pos])
     message = err.msg
     if message == "Extra data":
@@ -178,6 +178,18 @@ def _syntax_error_text(text: str, err: json.JSONDecodeError) -> str:
     if message.startswith("Invalid \\escape") or message.startswith("Invalid \\u"):
         return f"invalid character {found} in string escape code"
     return f"invalid character {found} looking for beginning of value"
+
+
+def _literal_error(text: str, pos: int) -> str:
+    literal = {"t": "true", "f": "false", "n": "null"}[text[pos]]
+    for offset, expected in enumerate(literal):
+        if pos + offset >= len(text):
+            return "unexpected end of JSON input"
+        if text[pos + offset] != expected:
+            found = _go_char(text[pos + offset])
+            wanted = _go_char(expected)
+            return f"invalid character {found} in literal {literal} (expecting {wanted})"
+    return f"invalid character {_go_char(text[pos])} looking for beginning of value"
 
 
 def _enclosing(text: str, pos: int) -> str:

@@ -8,6 +8,8 @@ runner, or fake executables on PATH with the real one.
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -46,6 +48,13 @@ class ExecProbeRunner:
     """Runs real executables found on PATH."""
 
     def look_path(self, name: str) -> str | None:
+        if "/" in name:
+            # Go's LookPath checks such a name itself: a regular file with an execute bit.
+            try:
+                info = os.stat(name)
+            except OSError:
+                return None
+            return name if stat.S_ISREG(info.st_mode) and info.st_mode & 0o111 else None
         try:
             return look_path(name)
         except ExecError:

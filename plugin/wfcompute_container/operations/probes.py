@@ -9,6 +9,7 @@ raise: a probe's failure is its report.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import platform
@@ -90,6 +91,13 @@ _PROFILE_PROVIDERS: dict[str, tuple[str, str]] = {
     "sandboxed-oci-v1": ("sandboxed-command", "command"),
     "container-build-v1": ("sandboxed-container-build", "container-build"),
 }
+# Names of the engine's components, e.g. "Engine containerd runc docker-init" from Docker and
+# "Podman Engine Conmon OCI Runtime (runc)" from podman's Docker-compatible API.
+DOCKER_SERVER_COMPONENTS_ARGS = (
+    "version",
+    "--format",
+    "{{range .Server.Components}}{{.Name}} {{end}}",
+)
 # Tools whose self-report can be checked: each names itself in `<tool> --version`.
 _KNOWN_TOOLS = ("podman", "docker", "nerdctl")
 
@@ -227,6 +235,7 @@ def _with_defaults(options: ProbeOptions) -> ProbeOptions:
 
 class _Probe:
     def __init__(self, options: ProbeOptions, runner: ProbeRunner) -> None:
+        assert options.generated_at is not None
         self.options = options
         self.runner = runner
         self.workspace: _Workspace | None = None
@@ -250,7 +259,7 @@ class _Probe:
         self.report.reason = reason
         self.report.executor_providers = None
         self.report.executors = None
-        self.report.evidence = None
+        self.report.evidence = RuntimeBackendEvidence()
 
     def release_workspace(self) -> None:
         if self.workspace is not None:
@@ -286,6 +295,8 @@ class _Probe:
                 )
                 return
             report.version = version
+        if not await self._server_identity_matches():
+            return
 
         try:
             self.workspace = _Workspace.acquire(options.conformance_workspace)
@@ -356,19 +367,35 @@ class _Probe:
         if outcome.error is not None:
             # No self-report to judge by; the version and conformance steps still decide.
             return True
-        actual = identify_runtime(outcome.stdout)
+        return self._judge_identity(identify_runtime(outcome.stdout), "command")
+
+    async def _server_identity_matches(self) -> bool:
+        """A docker client talking to another engine (DOCKER_HOST at a podman socket) is not
+        Docker: the engine's components name it."""
+        if self.options.tool != "docker":
+            return True
+        outcome = await self.runner.run([self.options.command, *DOCKER_SERVER_COMPONENTS_ARGS])
+        if outcome.error is not None:
+            return True
+        return self._judge_identity(identify_runtime(outcome.stdout), "engine")
+
+    def _judge_identity(self, actual: str | None, what: str) -> bool:
+        claimed = self.options.tool
         if actual is None or actual == claimed:
             return True
         self.fail(
             STATUS_DEGRADED,
             redact_probe_detail(
-                f"runtime identity mismatch: {quote(claimed)} command reports itself as {actual}"
+                f"runtime identity mismatch: {quote(claimed)} {what} reports itself as {actual}"
             ),
         )
         return False
 
     def _evidence(self, stdout: bytes) -> RuntimeBackendEvidence:
-        decoded = decode_evidence(stdout)
+        try:
+            decoded = decode_evidence(stdout)
+        except EvidenceDecodeError as err:
+            raise EvidenceDecodeError(f"decode evidence JSON: {err}") from None
         flags = {
             "workspace": decoded.workspace,
             "network": decoded.network,
@@ -438,7 +465,7 @@ def _shippable(report: RuntimeBackendReport) -> RuntimeBackendReport:
     report.reason = redact_probe_detail(f"runtime conformance evidence incomplete: {first}")
     report.executor_providers = None
     report.executors = None
-    report.evidence = None
+    report.evidence = RuntimeBackendEvidence()
     return report
 
 
@@ -456,12 +483,19 @@ def _failure_reason(prefix: str, outcome: CommandOutcome) -> str:
 
 
 def last_stderr_line(stderr: bytes) -> str:
+    """The tool's last error line: the last line mentioning "error", else the last line.
+
+    Docker ends a failed run with a usage hint ("Run 'docker run --help' ..."), which says
+    nothing about the failure; the error line above it does.
+    """
     text = stderr.decode("utf-8", errors="replace").replace("\x00", "")
-    for line in reversed(text.splitlines()):
-        line = trim_space(line)
-        if line:
-            return line[:_STDERR_LINE_LIMIT]
-    return ""
+    lines = [trim_space(line) for line in text.splitlines()]
+    lines = [line for line in lines if line]
+    if not lines:
+        return ""
+    errors = [line for line in lines if "error" in line.lower()]
+    chosen = errors[-1] if errors else lines[-1]
+    return chosen[:_STDERR_LINE_LIMIT]
 
 
 def identify_runtime(version_output: bytes) -> str | None:
@@ -654,8 +688,6 @@ class _Workspace:
         if shared.holders > 0:
             return
         del _RELAXED[self.path]
-        try:
+        # Removed by someone else meanwhile: nothing left to restore.
+        with contextlib.suppress(OSError):
             os.chmod(self.path, shared.original_mode)
-        except OSError:
-            # Removed by someone else meanwhile: nothing left to restore.
-            pass

@@ -119,8 +119,7 @@ def _visit(fd: int, path: str, parts: tuple[str, ...], recorded: list[_Recorded]
             continue  # removed since the listing, as WalkDir skips vanished entries
         except OSError as exc:
             raise WorkspaceModeError(
-                f"stat sandbox workspace path {child_path}: "
-                f"{path_error('lstat', child_path, exc)}"
+                f"stat sandbox workspace path {child_path}: {path_error('lstat', child_path, exc)}"
             ) from exc
         try:
             _visit(child_fd, child_path, (*parts, name), recorded)

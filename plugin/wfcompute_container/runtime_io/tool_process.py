@@ -212,6 +212,8 @@ async def remove_container(container: ContainerRef, cleanup_timeout: float) -> b
     base = [container.tool, *container.scope_args]
     with anyio.move_on_after(cleanup_timeout):
         while True:
+            # kill first: `podman rm -f` would give the workload its 10 s stop grace period.
+            await run_tool([*base, "kill", container.name], output_limit=1 << 20)
             await run_tool([*base, "rm", "-f", container.name], output_limit=1 << 20)
             listing = await run_tool(
                 [*base, "ps", "-a", "--format", "{{.Names}}"], output_limit=16 << 20

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from ..core.wire import to_wire_value
+from ..core.wire import RawJSON, WireModel, to_wire_value
 from ..errors import PluginError
 from ..rpc.engine import EngineConfig, serve
 from ..rpc.errors import INTERNAL_ERROR, INVALID_PARAMS, RpcError
@@ -104,7 +104,7 @@ class PluginServer:
             raise invalid_params(_pydantic_errors(exc)) from None
 
     def _check_result(self, method: MethodDef, value: Any) -> Any:
-        wire = to_wire_value(value.model_dump(mode="json") if _plain_model(value) else value)
+        wire = value.model_dump(mode="json") if _plain_model(value) else to_wire_value(value)
         errors = schema_errors(self.validators[method.name].result, wire)
         if errors:
             error_id = uuid.uuid4().hex[:16]
@@ -147,10 +147,8 @@ class PluginServer:
 
 
 def _plain_model(value: Any) -> bool:
-    """A pydantic model that is not a WireModel: dumped with pydantic's own JSON rules."""
-    from ..core.wire import WireModel
-
-    return isinstance(value, BaseModel) and not isinstance(value, WireModel)
+    """A pydantic model that is not a wire type: dumped with pydantic's own JSON rules."""
+    return isinstance(value, BaseModel) and not isinstance(value, WireModel | RawJSON)
 
 
 async def run(settings: ServerSettings, *, stdin_fd: int = 0, stdout_fd: int = 1) -> int:

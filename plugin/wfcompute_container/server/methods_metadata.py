@@ -11,7 +11,8 @@ from .. import __version__
 from ..core.descriptors import RuntimeAdapterContract, RuntimeDescriptor
 from ..core.enums import PROTOCOL_VERSION
 from ..errors import InvalidInput
-from ..operations.catalog import adapter_contract, load_catalog_text
+from ..core.wire import RawJSON
+from ..operations.catalog import RuntimeAdapterCatalogDocument, adapter_contract, load_catalog_text
 from ..resources import data_path
 from .registry import MethodDef, RequestContext
 
@@ -87,12 +88,13 @@ def initialize_result(method_names: list[str], ctx: RequestContext) -> Initializ
     )
 
 
-async def _manifest(_: None, ctx: RequestContext) -> dict[str, Any]:
-    return plugin_manifest()
+async def _manifest(_: None, ctx: RequestContext) -> RawJSON:
+    # The file's own key order is kept (a map would be re-sorted on output).
+    return RawJSON(value=plugin_manifest())
 
 
-async def _catalog(_: None, ctx: RequestContext) -> dict[str, Any]:
-    return adapters_catalog()
+async def _catalog(_: None, ctx: RequestContext) -> RawJSON:
+    return RawJSON(value=adapters_catalog())
 
 
 async def _contract(params: AdapterContractParams, ctx: RequestContext) -> RuntimeAdapterContract:
@@ -110,6 +112,6 @@ LIFECYCLE_METHODS: list[MethodDef] = [
 
 METHODS: list[MethodDef] = [
     MethodDef("plugin.manifest", None, dict[str, Any], _manifest),
-    MethodDef("adapters.catalog", None, dict[str, Any], _catalog),
+    MethodDef("adapters.catalog", None, RuntimeAdapterCatalogDocument, _catalog),
     MethodDef("adapters.contract", AdapterContractParams, RuntimeAdapterContract, _contract),
 ]

@@ -23,7 +23,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
@@ -58,11 +58,19 @@ def _with_header(rel: str, schema: dict[str, Any], title: str) -> dict[str, Any]
 def _type_schema(tp: Any, defs: dict[str, Any]) -> dict[str, Any]:
     schema = TypeAdapter(tp).json_schema(ref_template=_REF_TEMPLATE, mode="validation")
     for name, definition in schema.pop("$defs", {}).items():
-        previous = defs.get(name)
-        if previous is not None and previous != definition:
-            raise ValueError(f"two different wire types are both named {name!r}")
-        defs[name] = definition
+        _merge_def(defs, name, definition)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        # A top-level model becomes a type file of its own, like every nested one.
+        _merge_def(defs, tp.__name__, schema)
+        return {"$ref": _REF_TEMPLATE.format(model=tp.__name__)}
     return schema
+
+
+def _merge_def(defs: dict[str, Any], name: str, definition: dict[str, Any]) -> None:
+    previous = defs.get(name)
+    if previous is not None and previous != definition:
+        raise ValueError(f"two different wire types are both named {name!r}")
+    defs[name] = definition
 
 
 def generate(methods: Iterable[MethodDef]) -> dict[str, dict[str, Any]]:

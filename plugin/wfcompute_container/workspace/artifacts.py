@@ -14,6 +14,7 @@ import errno
 import hashlib
 import os
 import stat
+import threading
 from collections.abc import Iterable
 from contextlib import ExitStack
 
@@ -53,14 +54,23 @@ def _rel_join(rel_dir: str, name: str) -> str:
     return name if rel_dir == "." else f"{rel_dir}/{name}"
 
 
+class HashingCancelled(Exception):
+    """The caller set the cancel event; no digest is produced."""
+
+
 class _ArtifactHasher:
-    def __init__(self) -> None:
+    def __init__(self, cancel: threading.Event | None = None) -> None:
+        self._cancel = cancel
         self.sha = hashlib.sha256()
         self._buffer = bytearray(_CHUNK_BYTES)
         self._view = memoryview(self._buffer)
 
     def digest(self) -> str:
         return "sha256:" + self.sha.hexdigest()
+
+    def check_cancelled(self) -> None:
+        if self._cancel is not None and self._cancel.is_set():
+            raise HashingCancelled
 
     def hash_file(
         self, parent_fd: int | None, name: str, path: str, rel: str, found: os.stat_result
@@ -94,6 +104,7 @@ class _ArtifactHasher:
                 if not count:
                     break
                 update(view[:count])
+                self.check_cancelled()
         self.sha.update(b"\x00")
 
     def hash_tree(self, dir_fd: int, path: str, rel: str) -> None:
@@ -103,6 +114,7 @@ class _ArtifactHasher:
         except OSError as exc:
             raise os_error("open", path, exc) from None
         for name in names:
+            self.check_cancelled()
             child_path = join(path, name)
             child_rel = _rel_join(rel, name)
             try:
@@ -134,13 +146,19 @@ def _open_dir(name: str, dir_fd: int, path: str, rel: str, found: os.stat_result
     return fd
 
 
-def hash_artifacts(base_dir: str, allowlist: Iterable[str]) -> str:
-    """Digest the allowlisted files below base_dir (reference hashArtifacts, §7.3)."""
+def hash_artifacts(
+    base_dir: str, allowlist: Iterable[str], *, cancel: threading.Event | None = None
+) -> str:
+    """Digest the allowlisted files below base_dir (reference hashArtifacts, §7.3).
+
+    ``cancel``, when set by another thread, stops the walk between reads
+    (``HashingCancelled``).
+    """
     if base_dir == "":
         raise InvalidInput("workspace is required for artifact allowlist")
     with ExitStack() as stack:
         anchor: Anchor | None = None
-        hasher = _ArtifactHasher()
+        hasher = _ArtifactHasher(cancel)
         for allowed in sorted(allowlist, key=lambda s: s.encode("utf-8", "surrogatepass")):
             path = resolve_inside(base_dir, allowed)
             if anchor is None:
@@ -150,7 +168,11 @@ def hash_artifacts(base_dir: str, allowlist: Iterable[str]) -> str:
 
 
 def hash_workspace_artifacts(
-    workspace: str, working_directory: str, allowlist: Iterable[str]
+    workspace: str,
+    working_directory: str,
+    allowlist: Iterable[str],
+    *,
+    cancel: threading.Event | None = None,
 ) -> str:
     """The command adapter's artifact digest: base = commandArtifactBaseDir (§6.4).
 
@@ -161,7 +183,7 @@ def hash_workspace_artifacts(
     entries = sorted(allowlist, key=lambda s: s.encode("utf-8", "surrogatepass"))
     if base_dir == "":
         raise InvalidInput("workspace is required for artifact allowlist")
-    hasher = _ArtifactHasher()
+    hasher = _ArtifactHasher(cancel)
     with ExitStack() as stack:
         base: Anchor | None = None
         for allowed in entries:

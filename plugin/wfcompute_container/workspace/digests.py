@@ -71,4 +71,3 @@ def read_build_digest(path: str) -> str:
     if len(data) > MAX_DIGEST_FILE_BYTES or not valid_sha256_digest(value):
         raise InvalidInput(f"invalid sandboxed container-build digest {quote(value)}")
     return value
-

@@ -177,12 +177,12 @@ def _replaced(
 
 
 @contextmanager
-def locate(anchor: Anchor, target: str, *, leaf_symlink_ok: bool = False) -> Iterator[Location]:
+def locate(anchor: Anchor, target: str) -> Iterator[Location]:
     """Walk from the anchor to target one component at a time, never following a link.
 
-    Errors, in the reference's order and texts: a symlinked component (the leaf included,
-    unless ``leaf_symlink_ok``) → `path "<component>" is a symlink`; a component that is not a
-    directory where one is needed → `lstat <next>: not a directory`; other lstat errors raw.
+    Errors, in the reference's order and texts: a symlinked component (the leaf included)
+    → `path "<component>" is a symlink`; a component that is not a directory where one is
+    needed → `lstat <next>: not a directory`; other lstat errors raw.
     A missing component ends the walk with ``stat`` None.
     """
     parts = relative_parts(anchor.path, target)
@@ -197,15 +197,12 @@ def locate(anchor: Anchor, target: str, *, leaf_symlink_ok: bool = False) -> Ite
             if dir_fd is None:
                 # The previous component exists but is not a directory.
                 raise os_error("lstat", current, OSError(errno.ENOTDIR, "not a directory"))
-            try:
-                part_stat = os.stat(part, dir_fd=dir_fd, follow_symlinks=False)
-            except OSError as exc:
-                if exc.errno == errno.ENOENT:
-                    yield Location(path=current, parent_fd=None, name="", stat=None)
-                    return
-                raise os_error("lstat", current, exc) from None
+            part_stat = _lstat_at(part, dir_fd, current)
+            if part_stat is None:
+                yield Location(path=current, parent_fd=None, name="", stat=None)
+                return
             last = index == len(parts) - 1
-            if stat.S_ISLNK(part_stat.st_mode) and not (last and leaf_symlink_ok):
+            if stat.S_ISLNK(part_stat.st_mode):
                 raise symlink_error(current)
             if last:
                 yield Location(path=current, parent_fd=dir_fd, name=part, stat=part_stat)
@@ -216,6 +213,16 @@ def locate(anchor: Anchor, target: str, *, leaf_symlink_ok: bool = False) -> Ite
             child = _open_checked(part, dir_fd, current, part_stat, DIR_LOOKUP_FLAGS)
             fds.callback(os.close, child)
             dir_fd = child
+
+
+def _lstat_at(name: str, dir_fd: int, path: str) -> os.stat_result | None:
+    """fstatat(dir_fd, name, AT_SYMLINK_NOFOLLOW); None when it does not exist."""
+    try:
+        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return None
+        raise os_error("lstat", path, exc) from None
 
 
 def open_located(

@@ -14,8 +14,8 @@ from typing import Any, ClassVar
 
 from pydantic import ValidationError
 
-from ...core.managed_bundle import GoTime, ManagedRuntimeBundleDescriptor
-from ...core.wire import OmitRule, WireModel
+from ...core.managed_bundle import ManagedRuntimeBundleDescriptor
+from ...core.wire import ZERO_TIME, GoTime, OmitRule, WireModel
 from ...errors import InvalidInput
 from ...goparity.oserror import path_error
 from ...goparity.text import first_non_empty, quote, trim_space
@@ -49,7 +49,7 @@ class ManagedRuntimeBundleCatalog(WireModel):
 
     release_tag: str = ""
     source_base_url: str = ""
-    generated_at: GoTime = None
+    generated_at: GoTime = ZERO_TIME
     bundles: list[ManagedRuntimeBundleDescriptor] | None = None
     trust_roots: list[ManagedRuntimeTrustRoot] | None = None
     blocked_versions: list[str] | None = None

@@ -6,6 +6,7 @@ the abandoned thread ends at the next read or at the total timeout.
 
 from __future__ import annotations
 
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -67,11 +68,16 @@ class DefaultObjectSource:
         url = trim_space(request.url)
         if url == "":
             raise ObjectFetchError("managed runtime object URL is required")
-        return await anyio.to_thread.run_sync(
-            self._fetch_blocking, request.name, url, abandon_on_cancel=True
-        )
+        stop = threading.Event()
+        try:
+            return await anyio.to_thread.run_sync(
+                self._fetch_blocking, request.name, url, stop, abandon_on_cancel=True
+            )
+        finally:
+            # An abandoned download stops at its next chunk instead of running on.
+            stop.set()
 
-    def _fetch_blocking(self, name: str, url: str) -> bytes:
+    def _fetch_blocking(self, name: str, url: str, stop: threading.Event) -> bytes:
         if url.startswith("/"):
             return self._read_local(name, url)
         parsed = urllib.parse.urlsplit(url)
@@ -82,7 +88,7 @@ class DefaultObjectSource:
             return self._read_local(name, urllib.parse.unquote(parsed.path))
         if scheme not in ("http", "https"):
             raise ObjectFetchError(f'Get {quote(url)}: unsupported protocol scheme "{scheme}"')
-        return self._download(name, url)
+        return self._download(name, url, stop)
 
     def _read_local(self, name: str, path: str) -> bytes:
         try:
@@ -94,7 +100,7 @@ class DefaultObjectSource:
             raise ObjectFetchError(f"managed runtime object {quote(name)} is too large")
         return data
 
-    def _download(self, name: str, url: str) -> bytes:
+    def _download(self, name: str, url: str, stop: threading.Event) -> bytes:
         deadline = time.monotonic() + self._timeout
         request = urllib.request.Request(url, method="GET")
         try:
@@ -116,6 +122,8 @@ class DefaultObjectSource:
             total = 0
             read = response.read  # type: ignore[attr-defined]
             while True:
+                if stop.is_set():
+                    raise ObjectFetchError(f"Get {quote(url)}: context canceled")
                 if time.monotonic() > deadline:
                     raise ObjectFetchError(
                         f"Get {quote(url)}: total timeout exceeded while reading body"

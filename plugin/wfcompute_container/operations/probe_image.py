@@ -1,0 +1,210 @@
+"""The conformance probe image: built offline, checks the sandbox from the inside.
+
+The reference's default conformance image (distroless) has no probe program, so nothing could
+ever reach "supported". This image carries a static busybox and
+``/usr/local/bin/wfcompute-sandbox-probe``, a shell script that checks each evidence item
+itself and prints RuntimeBackendEvidence JSON. A failed check leaves its field false and says
+why in ``details``; the script always exits 0 so the host reports *which* evidence is missing.
+
+Checks, and the field each one decides:
+* ``workspace``: the working directory is /workspace, a file written there reads back
+  byte-identical, and a write to the image root (/) fails (the root is read-only).
+* ``network``: no network interface but ``lo`` (/sys/class/net, else /proc/net/dev).
+* ``env``: WFCOMPUTE_RUNTIME_PROBE=1 is set.
+* ``proof``: sha256sum of the written file equals the hash of the bytes meant to be written.
+* ``cleanup``: the written file is removed and gone afterwards.
+
+The image is a root filesystem (operations.images: static busybox, its applets, the script)
+loaded with ``<tool> import``: no registry, no Dockerfile, no network.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+from dataclasses import dataclass
+
+from ..errors import InvalidInput
+from ..goparity.text import quote, trim_space
+from .images import BUSYBOX_CANDIDATES, build_rootfs_image
+from .probes import DEFAULT_CONFORMANCE_COMMAND
+
+DEFAULT_PROBE_IMAGE_TAG = "localhost/wfcompute-sandbox-probe:v1"
+PROBE_IMAGE_TOOLS = ("podman", "docker")
+PROBE_SCRIPT_PATH = DEFAULT_CONFORMANCE_COMMAND[0]
+
+PROBE_SCRIPT = r"""#!/bin/sh
+# wfcompute-sandbox-probe: checks the sandbox it runs in, prints RuntimeBackendEvidence JSON.
+# Every check decides one field; a failed check leaves it false and adds a detail saying why.
+PATH=/bin
+export PATH
+
+workspace=false
+network=false
+env=false
+proof=false
+cleanup=false
+details='"wfcompute-sandbox-probe-v1"'
+note() { details="$details,\"$1\""; }
+# Detail text is limited to safe characters so it stays one shippable JSON string.
+safe() { printf '%s' "$1" | tr -c 'a-zA-Z0-9._-' '_' | head -c 64; }
+
+token=$(cat /proc/sys/kernel/random/uuid 2>/dev/null | tr -cd 'a-f0-9')
+if [ -z "$token" ]; then
+  token=$(od -An -N8 -tx1 /dev/urandom 2>/dev/null | tr -cd 'a-f0-9')
+fi
+token="${token:-$$}"
+
+# env
+if [ "${WFCOMPUTE_RUNTIME_PROBE:-}" = "1" ]; then
+  env=true
+  note "env:ok"
+else
+  note "env:probe-variable-missing"
+fi
+
+# network: only the loopback interface may exist.
+interfaces=""
+if [ -d /sys/class/net ]; then
+  interfaces=$(ls /sys/class/net 2>/dev/null)
+fi
+if [ -z "$interfaces" ] && [ -r /proc/net/dev ]; then
+  interfaces=$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ')
+fi
+if [ -z "$interfaces" ]; then
+  note "network:interfaces-unreadable"
+else
+  others=""
+  for interface in $interfaces; do
+    if [ "$interface" != "lo" ]; then
+      others="$others+$(safe "$interface")"
+    fi
+  done
+  if [ -z "$others" ]; then
+    network=true
+    note "network:loopback-only"
+  else
+    note "network:interfaces${others}"
+  fi
+fi
+
+# workspace: write and read back in /workspace; the image root must refuse writes.
+written=""
+file=".wfcompute-sandbox-probe-$token"
+content="wfcompute-sandbox-probe $token"
+if [ "$(pwd)" != "/workspace" ]; then
+  note "workspace:working-directory-not-workspace"
+elif ! printf '%s\n' "$content" > "/workspace/$file" 2>/dev/null; then
+  note "workspace:write-failed"
+else
+  written="/workspace/$file"
+  readback=$(cat "$written" 2>/dev/null)
+  if [ "$readback" != "$content" ]; then
+    note "workspace:read-back-mismatch"
+  else
+    rootfs_probe="/.wfcompute-rootfs-probe-$token"
+    if ( : > "$rootfs_probe" ) 2>/dev/null; then
+      rm -f "$rootfs_probe"
+      note "workspace:rootfs-writable"
+    else
+      workspace=true
+      note "workspace:ok"
+      note "rootfs:read-only"
+    fi
+  fi
+fi
+
+# proof: the hash of the file on disk equals the hash of what was meant to be written.
+if [ -n "$written" ]; then
+  on_disk=$(sha256sum "$written" 2>/dev/null | cut -d' ' -f1)
+  intended=$(printf '%s\n' "$content" | sha256sum | cut -d' ' -f1)
+  if [ "${#on_disk}" -eq 64 ] && [ "$on_disk" = "$intended" ]; then
+    proof=true
+    note "proof:sha256:$on_disk"
+  else
+    note "proof:hash-mismatch"
+  fi
+else
+  note "proof:nothing-written"
+fi
+
+# cleanup: what was written is removed and gone.
+if [ -n "$written" ]; then
+  rm -f "$written" 2>/dev/null
+  if [ -e "$written" ]; then
+    note "cleanup:file-left-behind"
+  else
+    cleanup=true
+    note "cleanup:ok"
+  fi
+else
+  note "cleanup:nothing-written"
+fi
+
+printf '{"workspace":%s,"network":%s,"env":%s,"proof":%s,"cleanup":%s,"details":[%s]}\n' \
+  "$workspace" "$network" "$env" "$proof" "$cleanup" "$details"
+"""
+
+
+@dataclass(frozen=True)
+class ProbeImageBuild:
+    tool: str
+    tag: str
+    image_id: str
+
+
+def find_static_busybox() -> str:
+    """A statically linked busybox on this machine (busybox-static), or InvalidInput."""
+    for candidate in BUSYBOX_CANDIDATES:
+        if os.path.isfile(candidate) and is_static_elf(candidate):
+            return candidate
+    found = shutil.which("busybox")
+    if found is not None and is_static_elf(found):
+        return found
+    raise InvalidInput(
+        "a statically linked busybox is required to build the probe image "
+        "(install the busybox-static package)"
+    )
+
+
+def is_static_elf(path: str) -> bool:
+    """True for an ELF executable without a program interpreter (PT_INTERP)."""
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(64)
+            if len(header) < 64 or header[:4] != b"\x7fELF":
+                return False
+            is64 = header[4] == 2
+            order = "<" if header[5] == 1 else ">"
+            if is64:
+                (phoff,) = struct.unpack_from(order + "Q", header, 32)
+                phentsize, phnum = struct.unpack_from(order + "HH", header, 54)
+            else:
+                (phoff,) = struct.unpack_from(order + "I", header, 28)
+                phentsize, phnum = struct.unpack_from(order + "HH", header, 42)
+            handle.seek(phoff)
+            table = handle.read(phentsize * phnum)
+    except OSError:
+        return False
+    for index in range(phnum):
+        (kind,) = struct.unpack_from(order + "I", table, index * phentsize)
+        if kind == 3:  # PT_INTERP: needs a dynamic loader the image does not have
+            return False
+    return True
+
+
+async def build_probe_image(tool: str, tag: str = DEFAULT_PROBE_IMAGE_TAG) -> ProbeImageBuild:
+    """Import the probe image into ``tool``'s local store under ``tag`` (no registry)."""
+    if tool not in PROBE_IMAGE_TOOLS:
+        raise InvalidInput(f"probe image tool {quote(tool)} is unsupported (use podman or docker)")
+    if trim_space(tag) == "" or any(ch.isspace() for ch in tag):
+        raise InvalidInput(f"probe image tag {quote(tag)} is invalid")
+    image_id = await build_rootfs_image(
+        tool,
+        tag,
+        {PROBE_SCRIPT_PATH: (PROBE_SCRIPT.encode("utf-8"), 0o755)},
+        changes=[f'CMD ["{PROBE_SCRIPT_PATH}"]'],
+        busybox=find_static_busybox(),
+    )
+    return ProbeImageBuild(tool=tool, tag=tag, image_id=image_id)

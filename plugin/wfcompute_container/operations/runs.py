@@ -1,0 +1,361 @@
+"""The runtime adapters: run a command workload or a container build in the sandbox (§6.1, §6.2).
+
+Checks come in the reference's order with its texts. Error mapping (PROTOCOL §3, §5):
+availability → RuntimeUnavailable; deadline or output limit → LimitExceeded with the partial
+result; the tool failing (exit 125, could not start) → RuntimeFailure with the result;
+domain rules → InvalidInput (with the result once a container ran). The workload's own
+non-zero exit status is a normal result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import types
+import typing
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import anyio
+from pydantic import BaseModel, ValidationError
+
+from ..core.enums import WORKLOAD_COMMAND, WORKLOAD_CONTAINER_BUILD
+from ..core.execution import RuntimeExecutionResult
+from ..core.resources import ResourceUsage
+from ..core.rules import valid_sha256_digest
+from ..core.wire import RawJSON
+from ..core.workloads import CommandWorkload, ContainerBuildWorkload
+from ..errors import InvalidInput, LimitExceeded, PluginError, RuntimeFailure, RuntimeUnavailable
+from ..goparity.jsonenc import marshal
+from ..goparity.paths import join
+from ..goparity.text import first_non_empty, quote
+from ..goparity.timefmt import format_duration_ms
+from ..workspace.artifacts import directory_size, hash_workspace_artifacts
+from ..workspace.digests import BUILD_DIGEST_FILE_NAME, parse_build_digest_marker, read_build_digest
+from .container_paths import clean_container_path
+from .invocations import (
+    DEFAULT_BUILD_TIMEOUT_MS,
+    DEFAULT_COMMAND_TIMEOUT_MS,
+    DEFAULT_NETWORK,
+    DEFAULT_TIMEOUT_LIMIT_HIT,
+    Invocation,
+    resolve_container_build_paths,
+)
+from .sandbox import (
+    BUILD_TMPFS,
+    Runtime,
+    SandboxRunRequest,
+    SandboxRunResult,
+    availability_error,
+)
+from .sandbox import run as run_sandbox
+
+BUILDER_COMMAND = "/usr/local/bin/wfcompute-container-builder"
+BUILD_STATE_DIR = "/wfcompute-build"
+BUILD_DIGEST_CONTAINER_PATH = "/wfcompute-build/wfcompute-container-build-digest"
+RESERVED_BUILD_ENV_PREFIX = "WORKFLOW_COMPUTE_BUILD_"
+OUTPUT_LIMIT_HIT = "output_bytes"
+
+_ModelT = TypeVar("_ModelT", bound=BaseModel)
+
+
+async def run_command(invocation: Invocation, runtime: Runtime | None) -> RuntimeExecutionResult:
+    """Reference SandboxRuntimeCommandAdapter.RunSandboxedCommand, with PROTOCOL §5 errors."""
+    if runtime is None:
+        raise InvalidInput("sandbox runtime is required")
+    request = invocation.request
+    _raise_if(request.validation_error())
+    if request.workload_kind != WORKLOAD_COMMAND:
+        raise InvalidInput(
+            f"workload kind {quote(request.workload_kind)} is not supported by "
+            "sandboxed-command runtime"
+        )
+    if request.input is None:
+        raise InvalidInput("sandboxed-command runtime input is required")
+    workload = decode_workload(
+        request.input, CommandWorkload, "CommandWorkload", "decode sandboxed-command runtime input"
+    )
+    _raise_if(workload.validation_error())
+    if not workload.args:
+        raise InvalidInput("command args are required")
+    await _require_available(runtime)
+
+    timeout_ms = invocation.timeout_ms if invocation.timeout_ms > 0 else DEFAULT_COMMAND_TIMEOUT_MS
+    limit_hit = first_non_empty(invocation.timeout_limit_hit, DEFAULT_TIMEOUT_LIMIT_HIT)
+    sandbox_request = SandboxRunRequest(
+        image=invocation.image,
+        command=list(workload.args),
+        workspace=invocation.workspace,
+        working_dir=workload.working_directory,
+        env=dict(request.env) if request.env else None,
+        network=first_non_empty(invocation.network, DEFAULT_NETWORK),
+        limits=request.limits,
+    )
+    started = _now()
+    outcome = await run_sandbox(
+        runtime,
+        sandbox_request,
+        timeout=timeout_ms / 1000,
+        output_limit=request.limits.output_bytes,
+    )
+    result = _result(started, outcome)
+    _raise_for_stop(result, outcome, "sandboxed command", timeout_ms, limit_hit)
+
+    allowlist = workload.artifact_allowlist or []
+    if allowlist:
+        try:
+            result.artifact_hash = await anyio.to_thread.run_sync(
+                functools.partial(
+                    hash_workspace_artifacts,
+                    invocation.workspace,
+                    workload.working_directory,
+                    allowlist,
+                )
+            )
+        except PluginError as exc:
+            raise InvalidInput(exc.message, result=result) from exc
+        result.artifacts = list(allowlist)
+    await _fill_workspace_bytes(result, invocation.workspace)
+    return result
+
+
+async def run_container_build(
+    invocation: Invocation, runtime: Runtime | None
+) -> RuntimeExecutionResult:
+    """Reference SandboxRuntimeContainerBuildAdapter.BuildSandboxedContainer (PROTOCOL §5).
+
+    A builder that exits non-zero is a result (its digest, if any, is still resolved); a
+    builder that exits 0 without a digest is an InvalidInput carrying the result.
+    """
+    if runtime is None:
+        raise InvalidInput("sandbox runtime is required")
+    request = invocation.request
+    _raise_if(request.validation_error())
+    if request.workload_kind != WORKLOAD_CONTAINER_BUILD:
+        raise InvalidInput(
+            f"workload kind {quote(request.workload_kind)} is not supported by "
+            "sandboxed-container-build runtime"
+        )
+    if request.input is None:
+        raise InvalidInput("sandboxed-container-build runtime input is required")
+    workload = decode_workload(
+        request.input,
+        ContainerBuildWorkload,
+        "ContainerBuildWorkload",
+        "decode sandboxed-container-build runtime input",
+    )
+    _raise_if(workload.validation_error())
+    _, dockerfile = await anyio.to_thread.run_sync(
+        resolve_container_build_paths, invocation.workspace, workload
+    )
+    await _require_available(runtime)
+
+    timeout_ms = invocation.timeout_ms if invocation.timeout_ms > 0 else DEFAULT_BUILD_TIMEOUT_MS
+    limit_hit = first_non_empty(invocation.timeout_limit_hit, DEFAULT_TIMEOUT_LIMIT_HIT)
+    push = workload.push_target_ref != ""
+    host_digest_path = join(invocation.workspace, BUILD_DIGEST_FILE_NAME)
+    env = build_env(workload, dockerfile, push, request.env or {})
+    sandbox_request = SandboxRunRequest(
+        image=invocation.image,
+        command=[BUILDER_COMMAND],
+        workspace=invocation.workspace,
+        working_dir=".",
+        run_as_root=True,
+        writable_rootfs=True,
+        add_capabilities=["CHOWN", "FOWNER"],
+        extra_tmpfs=[BUILD_TMPFS],
+        env=env,
+        network=first_non_empty(invocation.network, DEFAULT_NETWORK),
+        limits=request.limits,
+    )
+    started = _now()
+    outcome = await run_sandbox(
+        runtime,
+        sandbox_request,
+        timeout=timeout_ms / 1000,
+        output_limit=request.limits.output_bytes,
+    )
+    result = _result(started, outcome)
+    _raise_for_stop(result, outcome, "sandboxed container build", timeout_ms, limit_hit)
+
+    await _resolve_build_digest(result, host_digest_path)
+    if not valid_sha256_digest(result.artifact_hash) and result.exit_code == 0:
+        raise InvalidInput(
+            "sandboxed container build did not produce a sha256 artifact digest", result=result
+        )
+    await _fill_workspace_bytes(result, invocation.workspace)
+    return result
+
+
+def build_env(
+    workload: ContainerBuildWorkload, dockerfile: str, push: bool, user_env: dict[str, str]
+) -> dict[str, str]:
+    """The builder's control env (all nine keys, always) plus the user's env (§6.2 step 11)."""
+    tags = workload.tags
+    env = {
+        "WORKFLOW_COMPUTE_BUILD_CONTEXT": clean_container_path(workload.context_directory),
+        "WORKFLOW_COMPUTE_BUILD_DOCKERFILE": dockerfile,
+        "WORKFLOW_COMPUTE_BUILD_TAG": tags[0] if tags else "",
+        "WORKFLOW_COMPUTE_BUILD_TAGS": marshal(tags),
+        "WORKFLOW_COMPUTE_BUILD_PULL_TARGET_REF": workload.pull_target_ref,
+        "WORKFLOW_COMPUTE_BUILD_PUSH_TARGET_REF": workload.push_target_ref,
+        "WORKFLOW_COMPUTE_BUILD_STATE_DIR": BUILD_STATE_DIR,
+        "WORKFLOW_COMPUTE_BUILD_DIGEST_FILE": BUILD_DIGEST_CONTAINER_PATH,
+        "WORKFLOW_COMPUTE_BUILD_PUSH": "true" if push else "false",
+    }
+    # Go's map order picks which reserved key is named; sorted order makes ours stable.
+    for key in sorted(user_env):
+        if key.startswith(RESERVED_BUILD_ENV_PREFIX):
+            raise InvalidInput(f"reserved workflow-compute build env {quote(key)}")
+        env[key] = user_env[key]
+    return env
+
+
+async def _resolve_build_digest(result: RuntimeExecutionResult, host_digest_path: str) -> None:
+    """Runtime result, then the stdout marker, then the workspace digest file (§6.2 step 16)."""
+    if valid_sha256_digest(result.artifact_hash):
+        return
+    marker = parse_build_digest_marker(result.stdout or b"")
+    if marker:
+        result.artifact_hash = marker
+    if valid_sha256_digest(result.artifact_hash):
+        return
+    # The fallback file's own errors are not the caller's concern (reference ignores them).
+    with contextlib.suppress(PluginError, OSError):
+        result.artifact_hash = await anyio.to_thread.run_sync(read_build_digest, host_digest_path)
+
+
+async def _require_available(runtime: Runtime) -> None:
+    error = await availability_error(runtime)
+    if error is not None:
+        raise RuntimeUnavailable(f"sandbox runtime unavailable: {error}")
+
+
+def _result(started: datetime, outcome: SandboxRunResult) -> RuntimeExecutionResult:
+    return RuntimeExecutionResult(
+        started_at=started,
+        finished_at=_now(),
+        exit_code=outcome.exit_code,
+        stdout=outcome.stdout,
+        stderr=outcome.stderr,
+        artifact_hash=outcome.artifact_hash,
+        resource_usage=ResourceUsage(
+            output_bytes=outcome.output_bytes, workspace_bytes=outcome.workspace_bytes
+        ),
+    )
+
+
+def _raise_for_stop(
+    result: RuntimeExecutionResult,
+    outcome: SandboxRunResult,
+    what: str,
+    timeout_ms: int,
+    limit_hit: str,
+) -> None:
+    if outcome.stop_reason == "timeout":
+        result.resource_usage.limit_hit = limit_hit
+        raise LimitExceeded(
+            f"{what} timed out after {format_duration_ms(timeout_ms)}: context deadline exceeded",
+            result=result,
+        )
+    if outcome.stop_reason == "output_limit":
+        result.resource_usage.limit_hit = OUTPUT_LIMIT_HIT
+        raise LimitExceeded(f"{what} output exceeded {outcome.output_bytes} bytes", result=result)
+    if outcome.failure is not None:
+        raise RuntimeFailure(outcome.failure, result=result)
+
+
+async def _fill_workspace_bytes(result: RuntimeExecutionResult, workspace: str) -> None:
+    if result.resource_usage.workspace_bytes == 0 and workspace != "":
+        result.resource_usage.workspace_bytes = await anyio.to_thread.run_sync(
+            directory_size, workspace
+        )
+
+
+def _raise_if(error: str | None) -> None:
+    if error is not None:
+        raise InvalidInput(error)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# Go json.Unmarshal into a struct: keys match field names case-insensitively (exact match
+# preferred), unknown keys are ignored, a JSON null document leaves the zero value.
+
+
+def decode_workload(raw: RawJSON, model: type[_ModelT], go_name: str, prefix: str) -> _ModelT:
+    value = raw.value
+    if value is None:
+        return model()
+    if not isinstance(value, dict):
+        raise InvalidInput(
+            f"{prefix}: json: cannot unmarshal {_json_kind(value)} into Go value of type "
+            f"protocol.{go_name}"
+        )
+    try:
+        return model.model_validate(_fold_keys(value, model))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(part) for part in first["loc"] if isinstance(part, str))
+        bad = _value_at(value, first["loc"])
+        raise InvalidInput(
+            f"{prefix}: json: cannot unmarshal {_json_kind(bad)} into Go struct field "
+            f"{go_name}.{loc}"
+        ) from exc
+
+
+def _fold_keys(document: dict[str, Any], model: type[BaseModel]) -> dict[str, Any]:
+    names = list(model.model_fields)
+    folded: dict[str, Any] = {}
+    for key, item in document.items():
+        name = key if key in names else next((n for n in names if n.lower() == key.lower()), None)
+        if name is None:
+            continue
+        nested = _nested_model(model.model_fields[name].annotation)
+        if nested is not None and isinstance(item, dict):
+            item = _fold_keys(item, nested)
+        elif nested is not None and isinstance(item, list):
+            item = [_fold_keys(x, nested) if isinstance(x, dict) else x for x in item]
+        folded[name] = item
+    return folded
+
+
+def _nested_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    origin = typing.get_origin(annotation)
+    if origin in (list, typing.Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            found = _nested_model(arg)
+            if found is not None:
+                return found
+    return None
+
+
+def _value_at(document: Any, loc: tuple[int | str, ...]) -> Any:
+    current = document
+    for part in loc:
+        if isinstance(current, dict) and isinstance(part, str):
+            matches = [k for k in current if k.lower() == part.lower()]
+            current = current[matches[-1]] if matches else None
+        elif isinstance(current, list) and isinstance(part, int) and part < len(current):
+            current = current[part]
+        else:
+            return current
+    return current
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return "null"

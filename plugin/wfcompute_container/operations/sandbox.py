@@ -1,0 +1,398 @@
+"""The hardened container sandbox: argv planning (reference §9.3), validation (§9.4) and runs.
+
+The argument vector is the security boundary, so ``prepare`` builds it in one place for both
+``sandbox.plan`` (placeholders, no side effects) and real runs. Departures from the reference
+(PROTOCOL §7): every run is named (``--name`` right after ``--rm``) so timeout, output limit
+and cancellation remove the container; every prepare error undoes what prepare did; root
+workspace relaxation never follows symlinks; rootful podman (we run as uid 0) gets no
+``--userns keep-id``, which podman rejects outside rootless mode.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import anyio
+import anyio.lowlevel
+
+from ..core.resources import ResourceLimits
+from ..core.wire import GoBytes, WireModel
+from ..errors import InvalidInput
+from ..goparity.paths import abs_path, clean, escapes, rel
+from ..goparity.text import contains_any, first_non_empty, quote, trim_space
+from ..runtime_io.tool_process import DEFAULT_OUTPUT_LIMIT, ContainerRef, StopReason, run_tool
+from ..workspace.artifacts import directory_size
+from .container_paths import sandbox_working_dir
+from .sandbox_env_file import EnvFile, EnvFileError, validate_env, write_env_file
+from .sandbox_workspace_modes import WorkspaceModeError, relax_workspace_modes
+
+ToolName = Literal["docker", "podman", "nerdctl"]
+
+ENV_FILE_PLACEHOLDER = "<env-file>"
+CONTAINER_NAME_PLACEHOLDER = "<container-name>"
+CONTAINER_NAME_PREFIX = "wfcompute-run-"
+"""Every container a run starts is named with this prefix (tests and operators filter on it)."""
+
+BUILD_TMPFS = "/wfcompute-build:rw,noexec,nosuid,nodev,size=512m"
+ALLOWED_ROOT_CAPABILITIES = ("CHOWN", "FOWNER")
+AVAILABILITY_TIMEOUT_SECONDS = 30.0
+
+_BASE_RUN_FLAGS = (
+    "--network",
+    None,  # the validated network goes here
+    "--cap-drop",
+    "ALL",
+    "--security-opt",
+    "no-new-privileges",
+    "--pids-limit",
+    "256",
+    "--tmpfs",
+    "/tmp:rw,noexec,nosuid,nodev,size=64m",
+)
+_NAMESPACE_FORBIDDEN = " \t\r\n/:?&#\\\x00"
+_NETWORK_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+_CAPABILITY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+
+
+class Runtime(WireModel):
+    """Which container tool runs the sandbox. ``scope`` is ``["--namespace", NAME]`` (nerdctl)."""
+
+    tool: ToolName
+    runtime_name: str = ""
+    scope: list[str] | None = None
+
+
+class SandboxMount(WireModel):
+    host_path: str
+    container_path: str
+    read_only: bool = False
+    required_prefix: str = ""
+
+
+class SandboxRunRequest(WireModel):
+    """One sandboxed container run (reference SandboxRunRequest; stdin is base64 on the wire)."""
+
+    image: str
+    command: list[str]
+    workspace: str
+    working_dir: str = ""
+    env: dict[str, str] | None = None
+    network: str = ""
+    run_as_root: bool = False
+    writable_rootfs: bool = False
+    add_capabilities: list[str] | None = None
+    extra_tmpfs: list[str] | None = None
+    data_mounts: list[SandboxMount] | None = None
+    limits: ResourceLimits | None = None
+    stdin: GoBytes = None
+    entrypoint_override: bool = False
+
+
+@dataclass
+class PreparedRun:
+    """The argv of one run and what to undo afterwards (``cleanup`` is idempotent)."""
+
+    tool: str
+    scope_args: list[str]
+    args: list[str]
+    container_name: str
+    env_file: EnvFile | None = None
+    cleanup: Callable[[], None] = field(default=lambda: None)
+
+    @property
+    def argv(self) -> list[str]:
+        return [self.tool, *self.scope_args, *self.args]
+
+
+@dataclass
+class SandboxRunResult:
+    """What the container tool did. ``failure`` is set when the tool itself failed."""
+
+    exit_code: int
+    stdout: bytes
+    stderr: bytes
+    output_bytes: int
+    workspace_bytes: int
+    stop_reason: StopReason
+    failure: str | None = None
+    artifact_hash: str = ""
+
+
+def sandbox_network(value: str) -> str:
+    if value in ("", "none"):
+        return "none"
+    if value == "bridge":
+        return value
+    if value.startswith("wfcompute-") and all(char in _NETWORK_NAME_CHARS for char in value):
+        return value
+    raise InvalidInput(f"unsupported sandbox network {quote(value)}")
+
+
+def validate_capability(value: str, run_as_root: bool) -> None:
+    if value == "":
+        raise InvalidInput("docker capability cannot be empty")
+    if not all(char in _CAPABILITY_CHARS for char in value):
+        raise InvalidInput(f"invalid docker capability {quote(value)}")
+    if not run_as_root or value not in ALLOWED_ROOT_CAPABILITIES:
+        raise InvalidInput(
+            f"docker capability {quote(value)} is not allowed for this sandbox profile"
+        )
+
+
+def validate_tmpfs(value: str, run_as_root: bool) -> None:
+    if value == "" or not value.startswith("/") or contains_any(value, "\x00\n\r"):
+        raise InvalidInput(f"invalid docker tmpfs {quote(value)}")
+    if not run_as_root or value != BUILD_TMPFS:
+        raise InvalidInput(f"docker tmpfs {quote(value)} is not allowed for this sandbox profile")
+
+
+def validate_mount(mount: SandboxMount) -> tuple[str, str]:
+    """(absolute host path, cleaned container path) of a valid data mount."""
+    host = trim_space(mount.host_path)
+    container = trim_space(mount.container_path)
+    if host == "" or container == "":
+        raise InvalidInput("sandbox mount host and container paths are required")
+    try:
+        abs_host = clean(abs_path(host))
+    except OSError as exc:
+        raise InvalidInput(f"resolve sandbox mount: {exc}") from exc
+    if mount.required_prefix != "":
+        try:
+            prefix = clean(abs_path(mount.required_prefix))
+        except OSError as exc:
+            raise InvalidInput(f"resolve sandbox mount prefix: {exc}") from exc
+        if escapes(rel(prefix, abs_host)):
+            raise InvalidInput(f"sandbox mount {quote(abs_host)} escapes required prefix")
+    if not container.startswith("/") or ".." in container:
+        raise InvalidInput(f"sandbox mount container path {quote(container)} is invalid")
+    return abs_host, clean(container)
+
+
+def validate_runtime_scope(tool: str, scope: list[str] | None) -> list[str]:
+    if not scope:
+        return []
+    if tool != "nerdctl":
+        raise InvalidInput("runtime scope args are only supported for nerdctl")
+    if len(scope) != 2 or scope[0] != "--namespace" or trim_space(scope[1]) == "":
+        raise InvalidInput("runtime scope must be --namespace <name>")
+    namespace = scope[1]
+    if contains_any(namespace, _NAMESPACE_FORBIDDEN) or namespace.startswith("-"):
+        raise InvalidInput("runtime scope namespace is invalid")
+    return list(scope)
+
+
+def format_cpus(cpu_percent: int) -> str:
+    return f"{cpu_percent / 100:.2f}"
+
+
+def new_container_name() -> str:
+    return CONTAINER_NAME_PREFIX + secrets.token_hex(8)
+
+
+def prepare(runtime: Runtime, request: SandboxRunRequest, *, dry_run: bool) -> PreparedRun:
+    """Build the run's argv in the reference's exact order; raise InvalidInput on a bad request.
+
+    ``dry_run`` (sandbox.plan) touches nothing: no mode relaxation, no env file, placeholder
+    name and env-file path. Otherwise the returned ``cleanup`` undoes the relaxation and
+    removes the env file; on error everything done so far is undone before raising.
+    """
+    tool = first_non_empty(runtime.tool, "docker")
+    if trim_space(request.workspace) == "":
+        raise InvalidInput("workspace is required for sandboxed-command")
+    try:
+        workspace = clean(abs_path(request.workspace))
+    except OSError as exc:
+        raise InvalidInput(f"resolve workspace: {exc}") from exc
+
+    undo: list[Callable[[], None]] = []
+
+    def cleanup() -> None:
+        for step in reversed(undo):
+            step()
+
+    try:
+        if request.run_as_root and not dry_run:
+            try:
+                undo.append(relax_workspace_modes(workspace))
+            except WorkspaceModeError as exc:
+                raise InvalidInput(str(exc)) from exc
+        container_name = CONTAINER_NAME_PLACEHOLDER if dry_run else new_container_name()
+        network = sandbox_network(request.network)
+        args = ["run", "--rm", "--name", container_name]
+        args.extend(network if flag is None else flag for flag in _BASE_RUN_FLAGS)
+        if request.stdin:
+            args.append("-i")
+        if not request.writable_rootfs:
+            args.append("--read-only")
+        for capability in request.add_capabilities or []:
+            validate_capability(capability, request.run_as_root)
+            args.extend(("--cap-add", capability))
+        for tmpfs in request.extra_tmpfs or []:
+            validate_tmpfs(tmpfs, request.run_as_root)
+            args.extend(("--tmpfs", tmpfs))
+        if not request.run_as_root:
+            uid, gid = os.getuid(), os.getgid()
+            if tool == "podman" and uid != 0:
+                args.extend(("--userns", "keep-id"))
+            args.extend(("--user", f"{uid}:{gid}"))
+        if runtime.runtime_name != "":
+            args.extend(("--runtime", runtime.runtime_name))
+        limits = request.limits or ResourceLimits()
+        if limits.memory_bytes > 0:
+            args.extend(("--memory", str(limits.memory_bytes)))
+        if limits.cpu_percent > 0:
+            args.extend(("--cpus", format_cpus(limits.cpu_percent)))
+        working_dir = sandbox_working_dir(request.working_dir)
+        args.extend(("-v", f"{workspace}:/workspace:rw", "-w", working_dir))
+        for mount in request.data_mounts or []:
+            host, container = validate_mount(mount)
+            args.extend(("-v", f"{host}:{container}:{'ro' if mount.read_only else 'rw'}"))
+        env_file = _env_file_step(request.env or {}, dry_run, undo)
+        if env_file is not None:
+            args.extend(("--env-file", env_file))
+        if request.entrypoint_override:
+            if not request.command or trim_space(request.command[0]) == "":
+                raise InvalidInput("entrypoint override requires a command")
+            args.extend(("--entrypoint", ""))
+        args.append(request.image)
+        args.extend(request.command)
+        scope_args = validate_runtime_scope(tool, runtime.scope)
+    except BaseException:
+        cleanup()
+        raise
+    return PreparedRun(
+        tool=tool,
+        scope_args=scope_args,
+        args=args,
+        container_name=container_name,
+        cleanup=cleanup,
+    )
+
+
+def _env_file_step(
+    env: dict[str, str], dry_run: bool, undo: list[Callable[[], None]]
+) -> str | None:
+    try:
+        if dry_run:
+            if not env:
+                return None
+            validate_env(env)
+            return ENV_FILE_PLACEHOLDER
+        written = write_env_file(env)
+    except EnvFileError as exc:
+        raise InvalidInput(str(exc)) from exc
+    if written is None:
+        return None
+    undo.append(written.remove)
+    return written.path
+
+
+def plan(runtime: Runtime, request: SandboxRunRequest) -> list[str]:
+    """The argv a run of ``request`` would execute (``sandbox.plan``); no side effects."""
+    return prepare(runtime, request, dry_run=True).argv
+
+
+async def run(
+    runtime: Runtime,
+    request: SandboxRunRequest,
+    *,
+    timeout: float | None,
+    output_limit: int | None = None,
+) -> SandboxRunResult:
+    """Run ``request`` to its end, deadline or output limit; undo everything on every path out.
+
+    Prepare errors raise InvalidInput. Cancellation kills and removes the container, then
+    propagates. The workload's own exit status is returned, not raised.
+    """
+    limit = output_limit if output_limit and output_limit > 0 else DEFAULT_OUTPUT_LIMIT
+    # The prepare step walks the workspace; in a thread, shielded so that a cancellation cannot
+    # lose the cleanup of what it did.
+    with anyio.CancelScope(shield=True):
+        prepared = await anyio.to_thread.run_sync(
+            functools.partial(prepare, runtime, request, dry_run=False)
+        )
+    try:
+        await anyio.lowlevel.checkpoint()
+        tool_run = await run_tool(
+            prepared.argv,
+            stdin=request.stdin or b"",
+            timeout=timeout,
+            output_limit=limit,
+            container=ContainerRef(
+                prepared.tool, prepared.container_name, tuple(prepared.scope_args)
+            ),
+        )
+        with anyio.CancelScope(shield=True):
+            workspace_bytes = await anyio.to_thread.run_sync(directory_size, request.workspace)
+    finally:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(prepared.cleanup)
+
+    failure: str | None = None
+    error = tool_run.error
+    tool_failed = not tool_run.started or (
+        tool_run.stop_reason == "exited"
+        and tool_run.returncode is not None
+        and (tool_run.returncode < 0 or tool_run.returncode == 125)
+    )
+    if error is not None and tool_failed:
+        failure = enrich_error(str(error), tool_run.stdout, tool_run.stderr)
+    return SandboxRunResult(
+        exit_code=tool_run.exit_code,
+        stdout=tool_run.stdout,
+        stderr=tool_run.stderr,
+        output_bytes=len(tool_run.stdout) + len(tool_run.stderr),
+        workspace_bytes=workspace_bytes,
+        stop_reason=tool_run.stop_reason,
+        failure=failure,
+    )
+
+
+def enrich_error(message: str, stdout: bytes, stderr: bytes) -> str:
+    """Reference §9.7 step 5: the raw-length test, so blank stderr still adds ``: ``."""
+    if stderr:
+        return f"{message}: {_trimmed_text(stderr)}"
+    if stdout:
+        return f"{message}: {_trimmed_text(stdout)}"
+    return message
+
+
+async def availability_error(runtime: Runtime) -> str | None:
+    """``<tool> version`` (reference §9.2 as of v0.5.2); None when the tool answers."""
+    tool = first_non_empty(runtime.tool, "docker")
+    result = await run_tool(
+        [tool, "version"], timeout=AVAILABILITY_TIMEOUT_SECONDS, output_limit=1 << 20
+    )
+    if result.stop_reason == "timeout":
+        return f"{tool} version did not answer within {AVAILABILITY_TIMEOUT_SECONDS:g}s"
+    if result.error is None:
+        return None
+    message = str(result.error)
+    stderr = _trimmed_text(result.stderr)
+    stdout = _trimmed_text(result.stdout)
+    if stderr:
+        return f"{message}: {redact_tool_detail(stderr)}"
+    if stdout:
+        return f"{message}: {redact_tool_detail(stdout)}"
+    return message
+
+
+_SENSITIVE_MARKERS = ("unix://", "npipe:", ".sock", "/home/", "/users/", "\\users\\")
+
+
+def redact_tool_detail(text: str) -> str:
+    """Replace words naming sockets or home directories (never put on the wire)."""
+    words = text.split(" ")
+    return " ".join(
+        "<redacted>" if any(marker in word.lower() for marker in _SENSITIVE_MARKERS) else word
+        for word in words
+    )
+
+
+def _trimmed_text(data: bytes) -> str:
+    return trim_space(data.decode("utf-8", "replace"))

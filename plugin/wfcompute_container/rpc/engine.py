@@ -1,0 +1,619 @@
+"""A generic JSON-RPC 2.0 server over NDJSON stdio (PROTOCOL.md §1-3).
+
+It knows the protocol and its lifecycle, nothing of what the methods do. Shape:
+
+- one reader task: acquires a concurrency slot *before* it reads the next line, so at
+  `max_concurrent_requests` in flight nothing more is read from stdin (backpressure);
+- one task per request, inside its own cancel scope (for `$/cancelRequest` and stopping);
+- one writer task, fed by a memory stream, so responses are never interleaved;
+- watchers for SIGTERM/SIGINT and for the host closing our stdout.
+
+Stopping: EOF lets received requests finish; `exit`, a signal or a closed stdout cancel
+them (each handler's shielded clean-up is awaited) within `stop_grace_seconds`, after which
+the process is ended regardless.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import enum
+import logging
+import os
+import secrets
+import signal
+import threading
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from wfcompute_container.goparity.jsonenc import marshal, marshal_bytes
+from wfcompute_container.rpc import errors
+from wfcompute_container.rpc.envelope import (
+    InvalidMessage,
+    Notification,
+    Request,
+    RequestId,
+    decode_line,
+    id_key,
+    is_valid_id,
+    read_message,
+)
+from wfcompute_container.rpc.errors import RpcError
+from wfcompute_container.rpc.framing import NEED_INPUT, LineReader, LineWriter, OversizedLine
+
+# Re-exported: the process set-up that goes with `serve` (they live beside the transport).
+from wfcompute_container.rpc.stdio import protect_stdin as protect_stdin
+from wfcompute_container.rpc.stdio import protect_stdout as protect_stdout
+
+Handler = Callable[[Any], Awaitable[Any]]
+"""Receives the raw params (a dict, or None when absent); returns a JSON-ready value."""
+
+_DEFAULT_LOG = logging.getLogger("wfcompute_container.rpc")
+
+# Methods the engine owns. `exit` and `$/cancelRequest` are notifications only.
+INITIALIZE = "initialize"
+SHUTDOWN = "shutdown"
+EXIT = "exit"
+CANCEL_REQUEST = "$/cancelRequest"
+_NOTIFICATION_ONLY = frozenset({EXIT, CANCEL_REQUEST})
+
+_COALESCE_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    max_message_bytes: int = 16 * 1024 * 1024
+    max_concurrent_requests: int = 32
+    stop_grace_seconds: float = 9.0
+    """After exit/signal/closed stdout, how long cancelled handlers get to clean up before
+    the process is ended anyway (PROTOCOL.md promises an exit within 10 s)."""
+
+    def __post_init__(self) -> None:
+        if self.max_message_bytes < 1:
+            raise ValueError(f"max_message_bytes must be positive, got {self.max_message_bytes}")
+        if self.max_concurrent_requests < 1:
+            raise ValueError(
+                f"max_concurrent_requests must be positive, got {self.max_concurrent_requests}"
+            )
+
+
+@dataclass(frozen=True)
+class RequestInfo:
+    id: RequestId
+    method: str
+
+
+_current_request: contextvars.ContextVar[RequestInfo | None] = contextvars.ContextVar(
+    "wfcompute_rpc_current_request", default=None
+)
+
+
+def current_request() -> RequestInfo | None:
+    """The request whose handler is running in this task (for log lines and names)."""
+    return _current_request.get()
+
+
+class _Phase(enum.Enum):
+    UNINITIALIZED = "uninitialized"
+    READY = "ready"
+    SHUT_DOWN = "shut down"
+
+
+@dataclass
+class _InFlight:
+    request: Request
+    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    done: anyio.Event = field(default_factory=anyio.Event)
+    cancel_reason: str = "request cancelled"
+
+
+@dataclass(frozen=True)
+class _Dispatch:
+    request: Request
+    handler: Handler
+
+
+Deliver = Callable[[bytes], Awaitable[None]]
+"""Where one encoded response goes: straight to the writer, or into a batch reply."""
+
+
+class _BatchReply:
+    """Collects the responses of one batch and sends them as one array, in batch order."""
+
+    def __init__(self, send: Deliver) -> None:
+        self._send = send
+        self._parts: dict[int, bytes] = {}
+        self._pending = 0
+        self._sealed = False
+        self._sent = False
+
+    def expect(self) -> None:
+        self._pending += 1
+
+    def add(self, index: int, encoded: bytes) -> None:
+        self._parts[index] = encoded
+
+    def deliverer(self, index: int) -> Deliver:
+        async def deliver(encoded: bytes) -> None:
+            self._parts[index] = encoded
+            self._pending -= 1
+            await self._flush_when_complete()
+
+        return deliver
+
+    async def seal(self) -> None:
+        self._sealed = True
+        await self._flush_when_complete()
+
+    async def _flush_when_complete(self) -> None:
+        if not self._sealed or self._pending or self._sent:
+            return
+        self._sent = True
+        if self._parts:  # a batch of notifications only gets no answer at all
+            body = b",".join(self._parts[i] for i in sorted(self._parts))
+            await self._send(b"[" + body + b"]")
+
+
+def _response(request_id: RequestId | None, result: Any) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "result": result}
+
+
+def _error_response(request_id: RequestId | None, error: RpcError) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "error": error.to_wire()}
+
+
+def _only_rpc_error(group: BaseExceptionGroup[Any]) -> RpcError | None:
+    """The RpcError a handler's task group wrapped, when that is all the group holds."""
+    leaves: list[BaseException] = []
+    stack: list[BaseException] = [group]
+    while stack:
+        exc = stack.pop()
+        if isinstance(exc, BaseExceptionGroup):
+            stack.extend(exc.exceptions)
+        else:
+            leaves.append(exc)
+    if leaves and all(isinstance(exc, RpcError) for exc in leaves):
+        first = leaves[-1]
+        assert isinstance(first, RpcError)
+        return first
+    return None
+
+
+class _Engine:
+    def __init__(
+        self,
+        handlers: Mapping[str, Handler],
+        initialize: Handler,
+        config: EngineConfig,
+        reader: LineReader,
+        writer: LineWriter,
+        log: logging.Logger,
+    ) -> None:
+        self._handlers = handlers
+        self._initialize = initialize
+        self._config = config
+        self._reader = reader
+        self._writer = writer
+        self._log = log
+        self._phase = _Phase.UNINITIALIZED
+        self._inflight: dict[tuple[bool, RequestId], _InFlight] = {}
+        self._slots = anyio.Semaphore(config.max_concurrent_requests)
+        self._stopping = False
+        self._stop_reason = ""
+        self._exit_status = 0
+        self._signals_seen = 0
+        self._stdout_closed = False
+        self._wait_scopes: set[anyio.CancelScope] = set()
+        self._watchdog: threading.Timer | None = None
+        self._writer_done = anyio.Event()
+        self._requests_tg: TaskGroup | None = None
+        self._out: MemoryObjectSendStream[bytes] | None = None
+
+    # ----- top level -------------------------------------------------------------------
+
+    async def run(self) -> int:
+        send, receive = anyio.create_memory_object_stream[bytes](max_buffer_size=64)
+        self._out = send
+        try:
+            async with anyio.create_task_group() as services:
+                services.start_soon(self._write_loop, receive)
+                services.start_soon(self._watch_signals)
+                services.start_soon(self._watch_stdout_reader)
+                async with anyio.create_task_group() as requests_tg:
+                    self._requests_tg = requests_tg
+                    await self._read_loop()
+                # Every request has finished and queued its answer: let the writer drain.
+                await send.aclose()
+                await self._writer_done.wait()
+                services.cancel_scope.cancel()
+        finally:
+            if self._watchdog is not None:
+                self._watchdog.cancel()
+        self._log.debug(
+            "stopped (%s); exit status %d", self._stop_reason or "EOF", self._exit_status
+        )
+        return self._exit_status
+
+    def _stop(self, status: int, reason: str) -> None:
+        """Stop reading and cancel every in-flight request (first reason wins)."""
+        if self._stopping:
+            return
+        self._stopping = True
+        self._exit_status = status
+        self._stop_reason = reason
+        for scope in list(self._wait_scopes):
+            scope.cancel()
+        for entry in self._inflight.values():
+            entry.cancel_reason = f"request cancelled: {reason}"
+            entry.scope.cancel()
+        if self._inflight:
+            self._log.info("%s: cancelling %d in-flight request(s)", reason, len(self._inflight))
+        grace = self._config.stop_grace_seconds
+        self._watchdog = threading.Timer(
+            grace, self._hard_exit, args=(f"still running {grace:g} s after {reason}",)
+        )
+        self._watchdog.daemon = True
+        self._watchdog.start()
+
+    def _hard_exit(self, why: str) -> None:
+        stuck = sorted({entry.request.method for entry in self._inflight.values()})
+        self._log.error(
+            "exiting without waiting for in-flight requests (%s) to finish their clean-up: %s",
+            ", ".join(stuck) or "none",
+            why,
+        )
+        self._reader.close()
+        self._writer.close()
+        os._exit(self._exit_status)
+
+    async def _interruptible(self, wait: Callable[[], Awaitable[Any]]) -> bool:
+        """Await `wait()`; False when a stop interrupted it (or had already begun)."""
+        if self._stopping:
+            return False
+        with anyio.CancelScope() as scope:
+            self._wait_scopes.add(scope)
+            try:
+                await wait()
+                return True
+            finally:
+                self._wait_scopes.discard(scope)
+        return False
+
+    async def _acquire_slot(self) -> bool:
+        """Take a concurrency slot, waiting for one; False when stopping."""
+        if self._stopping:
+            return False
+        if self._slots.value > 0:  # the common case, without a cancel scope per message
+            self._slots.acquire_nowait()
+            return True
+        return await self._interruptible(self._slots.acquire)
+
+    # ----- output ----------------------------------------------------------------------
+
+    async def _write_loop(self, receive: MemoryObjectReceiveStream[bytes]) -> None:
+        try:
+            async with receive:
+                async for line in receive:
+                    if self._stdout_closed:
+                        continue  # keep draining so no sender ever blocks on a dead stdout
+                    try:
+                        await self._writer.write(self._with_ready_lines(line, receive))
+                    except OSError as exc:
+                        self._stdout_closed = True
+                        self._log.warning("stdout is no longer writable (%s)", exc.strerror or exc)
+                        self._stop(0, "stdout closed by the host")
+        finally:
+            self._writer_done.set()
+
+    @staticmethod
+    def _with_ready_lines(first: bytes, receive: MemoryObjectReceiveStream[bytes]) -> bytes:
+        """`first` and the messages already queued behind it, as one write (fewer syscalls;
+        no message waits for another)."""
+        lines = [first]
+        size = len(first)
+        while size < _COALESCE_BYTES:
+            try:
+                line = receive.receive_nowait()
+            except (anyio.WouldBlock, anyio.EndOfStream):
+                break
+            lines.append(line)
+            size += len(line)
+        lines.append(b"")
+        return b"\n".join(lines)
+
+    async def _send(self, encoded: bytes) -> None:
+        assert self._out is not None
+        await self._out.send(encoded)
+
+    async def _send_error(self, request_id: RequestId | None, error: RpcError) -> None:
+        await self._send(marshal_bytes(_error_response(request_id, error)))
+
+    # ----- watchers --------------------------------------------------------------------
+
+    async def _watch_signals(self) -> None:
+        signals = contextlib.ExitStack()
+        try:
+            received = signals.enter_context(
+                anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT)
+            )
+        except (ValueError, RuntimeError, NotImplementedError) as exc:
+            # Only the main thread can receive signals; an embedded engine does without.
+            self._log.debug("not watching signals: %s", exc)
+            return
+        with signals:
+            async for signum in received:
+                name = signal.Signals(signum).name
+                self._signals_seen += 1
+                if self._signals_seen > 1:
+                    self._hard_exit(f"second {name} while stopping")
+                self._log.info("received %s", name)
+                self._stop(0, f"server stopping on {name}")
+
+    async def _watch_stdout_reader(self) -> None:
+        await self._writer.wait_reader_gone()
+        self._stdout_closed = True
+        self._log.warning("the host closed our stdout")
+        self._stop(0, "stdout closed by the host")
+
+    # ----- input -----------------------------------------------------------------------
+
+    async def _read_loop(self) -> None:
+        while True:
+            # Backpressure: hold a free slot before reading anything more from stdin.
+            if not await self._acquire_slot():
+                return
+            event = self._reader.buffered_line()
+            if event is NEED_INPUT:
+
+                async def read_next() -> None:
+                    nonlocal event
+                    event = await self._reader.next_line()
+
+                if not await self._interruptible(read_next):
+                    self._slots.release()
+                    return
+            assert event is not NEED_INPUT
+            if event is None:
+                self._slots.release()
+                self._log.debug(
+                    "end of input; finishing %d in-flight request(s)", len(self._inflight)
+                )
+                return
+            if isinstance(event, OversizedLine):
+                self._slots.release()
+                await self._send_error(
+                    None,
+                    errors.invalid_request(f"message exceeds max_message_bytes ({event.limit})"),
+                )
+                continue
+            try:
+                value = decode_line(event)
+            except RpcError as exc:
+                self._slots.release()
+                await self._send_error(None, exc)
+                continue
+            if isinstance(value, list):
+                await self._process_batch(value)
+            else:
+                await self._process_single(value)
+
+    async def _process_single(self, value: Any) -> None:
+        """Handle one message; the reader holds one slot, which this consumes or releases."""
+        route = self._route(value)
+        if isinstance(route, _Dispatch):
+            entry = self._start(route, self._send)
+            if route.request.method == INITIALIZE:
+                await self._interruptible(entry.done.wait)
+            return
+        self._slots.release()
+        if route is not None:
+            await self._send(route)
+
+    async def _process_batch(self, values: list[Any]) -> None:
+        if not values:
+            self._slots.release()
+            await self._send_error(None, errors.invalid_request("empty batch"))
+            return
+        reply = _BatchReply(self._send)
+        holding_slot = True  # the one the reader acquired before reading the line
+        try:
+            for index, value in enumerate(values):
+                route = self._route(value)
+                if isinstance(route, _Dispatch):
+                    if not holding_slot and not await self._acquire_slot():
+                        reply.add(index, self._cancelled_while_stopping(route.request))
+                        continue
+                    holding_slot = False
+                    reply.expect()
+                    entry = self._start(route, reply.deliverer(index))
+                    if route.request.method == INITIALIZE:
+                        await self._interruptible(entry.done.wait)
+                elif route is not None:
+                    reply.add(index, route)
+        finally:
+            if holding_slot:
+                self._slots.release()
+        await reply.seal()
+
+    def _cancelled_while_stopping(self, request: Request) -> bytes:
+        error = errors.cancelled(f"request cancelled: {self._stop_reason}")
+        return marshal_bytes(_error_response(request.id, error))
+
+    # ----- routing ---------------------------------------------------------------------
+
+    def _route(self, value: Any) -> _Dispatch | bytes | None:
+        """What to do with one message: dispatch it, answer it at once (encoded), or nothing."""
+        message = read_message(value)
+        if isinstance(message, InvalidMessage):
+            return marshal_bytes(_error_response(message.id, message.error))
+        if isinstance(message, Notification):
+            self._notify(message)
+            return None
+        request = message
+        error = self._request_error(request)
+        if error is not None:
+            return marshal_bytes(_error_response(request.id, error))
+        if request.method == INITIALIZE:
+            handler = self._initialize
+        elif request.method == SHUTDOWN:
+            handler = self._shutdown_handler(request)
+            self._phase = _Phase.SHUT_DOWN
+        else:
+            handler = self._handlers[request.method]
+        return _Dispatch(request, handler)
+
+    def _request_error(self, request: Request) -> RpcError | None:
+        """The answer a request gets without reaching a handler, in check order."""
+        method = request.method
+        if id_key(request.id) in self._inflight:
+            return errors.invalid_request(f"id {marshal(request.id)} is already in flight")
+        if method in _NOTIFICATION_ONLY:
+            return errors.invalid_request(f"{method} is a notification and must not have an id")
+        if self._stopping:
+            return errors.cancelled(f"request cancelled: {self._stop_reason}")
+        if self._phase is _Phase.SHUT_DOWN:
+            return errors.invalid_request("server is shut down")
+        if self._phase is _Phase.UNINITIALIZED and method != INITIALIZE:
+            return errors.not_initialized()
+        if method == INITIALIZE and self._phase is _Phase.READY:
+            return errors.invalid_request("server already initialized")
+        if method not in (INITIALIZE, SHUTDOWN) and method not in self._handlers:
+            return errors.method_not_found(method)
+        if isinstance(request.params, list):
+            return errors.invalid_params("params must be an object (by name), not an array")
+        return None
+
+    def _notify(self, message: Notification) -> None:
+        if message.method == EXIT:
+            status = 0 if self._phase is _Phase.SHUT_DOWN else 1
+            self._log.debug("exit notification; exit status %d", status)
+            self._stop(status, "exit notification")
+        elif message.method == CANCEL_REQUEST:
+            self._cancel_request(message.params)
+        else:
+            self._log.debug("ignoring notification %s", marshal(message.method))
+
+    def _cancel_request(self, params: Any) -> None:
+        target = params.get("id") if isinstance(params, dict) else None
+        if not isinstance(target, int | str) or not is_valid_id(target):
+            self._log.debug("ignoring $/cancelRequest without a valid params.id")
+            return
+        entry = self._inflight.get(id_key(target))
+        if entry is None:
+            self._log.debug("ignoring $/cancelRequest for id %s: not in flight", marshal(target))
+            return
+        self._log.debug("cancelling request %s (%s)", marshal(target), entry.request.method)
+        entry.scope.cancel()
+
+    def _shutdown_handler(self, shutdown: Request) -> Handler:
+        hook = self._handlers.get(SHUTDOWN)
+
+        async def shutdown_when_idle(params: Any) -> Any:
+            # No request is admitted after this point, so these are all that remain.
+            others = [e for e in self._inflight.values() if e.request is not shutdown]
+            for entry in others:
+                await entry.done.wait()
+            return None if hook is None else await hook(params)
+
+        return shutdown_when_idle
+
+    # ----- running a request -----------------------------------------------------------
+
+    def _start(self, route: _Dispatch, deliver: Deliver) -> _InFlight:
+        """Run a request in its own task; it consumes the slot the reader holds."""
+        entry = _InFlight(route.request)
+        if self._stopping:
+            entry.cancel_reason = f"request cancelled: {self._stop_reason}"
+            entry.scope.cancel()
+        self._inflight[id_key(route.request.id)] = entry
+        assert self._requests_tg is not None
+        self._requests_tg.start_soon(self._run_request, route.handler, entry, deliver)
+        return entry
+
+    async def _run_request(self, handler: Handler, entry: _InFlight, deliver: Deliver) -> None:
+        request = entry.request
+        try:
+            response = await self._call(handler, entry)
+            encoded, as_given = self._encode(request, response)
+            if request.method == INITIALIZE and as_given and "result" in response:
+                self._phase = _Phase.READY
+            # Forget the id before answering: a host may reuse it as soon as it has the answer.
+            self._inflight.pop(id_key(request.id), None)
+            await deliver(encoded)
+        finally:
+            self._inflight.pop(id_key(request.id), None)
+            self._slots.release()
+            entry.done.set()
+
+    async def _call(self, handler: Handler, entry: _InFlight) -> dict[str, Any]:
+        request = entry.request
+        token = _current_request.set(RequestInfo(request.id, request.method))
+        try:
+            with entry.scope:
+                try:
+                    result = await handler(request.params)
+                except RpcError as exc:
+                    return _error_response(request.id, exc)
+                except Exception as exc:
+                    wrapped = _only_rpc_error(exc) if isinstance(exc, BaseExceptionGroup) else None
+                    if wrapped is not None:
+                        return _error_response(request.id, wrapped)
+                    return self._internal_error(request, exc, "the handler raised")
+                return _response(request.id, result)
+            # Only reached when the scope caught its own cancellation.
+            return _error_response(request.id, errors.cancelled(entry.cancel_reason))
+        finally:
+            _current_request.reset(token)
+
+    def _encode(self, request: Request, response: dict[str, Any]) -> tuple[bytes, bool]:
+        """The response's line, and False when it had to be replaced by an internal error."""
+        try:
+            return marshal_bytes(response), True
+        except (TypeError, ValueError, RecursionError) as exc:
+            fallback = self._internal_error(request, exc, "the handler's result is not JSON")
+            return marshal_bytes(fallback), False
+
+    def _internal_error(self, request: Request, exc: BaseException, what: str) -> dict[str, Any]:
+        """Log the traceback under a fresh error_id; only the id goes on the wire."""
+        error_id = secrets.token_hex(8)
+        self._log.error(
+            "internal error (error_id=%s) in %s, id %s: %s",
+            error_id,
+            request.method,
+            marshal(request.id),
+            what,
+            exc_info=exc,
+        )
+        return _error_response(request.id, errors.internal_error(error_id))
+
+
+async def serve(
+    handlers: Mapping[str, Handler],
+    *,
+    initialize: Handler,
+    config: EngineConfig,
+    stdin_fd: int = 0,
+    stdout_fd: int = 1,
+    log: logging.Logger | None = None,
+) -> int:
+    """Serve until EOF/exit/signal; return the process exit status.
+
+    `handlers` maps method names to handlers. `initialize` answers `initialize`; the engine
+    owns `shutdown` (a `"shutdown"` entry in `handlers`, if any, runs once the other
+    requests have finished, and its result is the answer), `exit` and `$/cancelRequest`.
+    Cancellation reaches a handler as anyio cancellation: clean up in `finally` under
+    `anyio.CancelScope(shield=True)`.
+    """
+    reader = LineReader(stdin_fd, config.max_message_bytes)
+    writer = LineWriter(stdout_fd)
+    try:
+        engine = _Engine(handlers, initialize, config, reader, writer, log or _DEFAULT_LOG)
+        return await engine.run()
+    finally:
+        reader.close()
+        writer.close()

@@ -1,0 +1,71 @@
+"""Sandbox methods: sandbox.plan, command.run, container_build.run (PROTOCOL.md §4, §5)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from ..core.execution import RuntimeExecutionResult
+from ..core.wire import WireModel
+from ..operations.invocations import Invocation
+from ..operations.runs import run_command, run_container_build
+from ..operations.sandbox import Runtime, SandboxRunRequest, ToolName, plan
+from .registry import MethodDef, RequestContext
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SandboxPlanParams(_Params):
+    runtime: Runtime
+    request: SandboxRunRequest
+
+
+class SandboxPlanResult(WireModel):
+    """``{tool, argv}`` in this order (a WireModel keeps declaration order on the wire)."""
+
+    tool: ToolName
+    argv: list[str]
+
+
+class RunParams(_Params):
+    invocation: Invocation
+    runtime: Runtime
+
+
+async def _sandbox_plan(params: SandboxPlanParams, _: RequestContext) -> SandboxPlanResult:
+    argv = plan(params.runtime, params.request)
+    return SandboxPlanResult(tool=params.runtime.tool, argv=argv)
+
+
+async def _command_run(params: RunParams, _: RequestContext) -> RuntimeExecutionResult:
+    return await run_command(params.invocation, params.runtime)
+
+
+async def _container_build_run(params: RunParams, _: RequestContext) -> RuntimeExecutionResult:
+    return await run_container_build(params.invocation, params.runtime)
+
+
+METHODS: list[MethodDef] = [
+    MethodDef(
+        name="sandbox.plan",
+        params=SandboxPlanParams,
+        result=SandboxPlanResult,
+        handler=_sandbox_plan,
+        description="The exact argument vector a sandboxed run would execute; no side effects.",
+    ),
+    MethodDef(
+        name="command.run",
+        params=RunParams,
+        result=RuntimeExecutionResult,
+        handler=_command_run,
+        description="Run a command invocation in the hardened sandbox.",
+    ),
+    MethodDef(
+        name="container_build.run",
+        params=RunParams,
+        result=RuntimeExecutionResult,
+        handler=_container_build_run,
+        description="Run a container-build invocation in the root builder sandbox.",
+    ),
+]

@@ -1,0 +1,89 @@
+"""Go encoding/json text: escaping, float spelling, map order, indentation."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from wfcompute_container.goparity.jsonenc import (
+    go_float_text,
+    marshal,
+    marshal_bytes,
+    marshal_indent,
+    sorted_map,
+)
+
+
+def test_compact_and_html_escaped() -> None:
+    assert marshal({"b": 1, "a": ["<x>", "&", True, None]}) == (
+        '{"b":1,"a":["\\u003cx\\u003e","\\u0026",true,null]}'
+    )
+    assert marshal("printf ok > out.txt") == '"printf ok \\u003e out.txt"'
+    assert marshal("\u2028\u2029") == '"\\u2028\\u2029"'
+
+
+def test_control_characters_and_unicode() -> None:
+    assert marshal("\n\r\t\x00\x1f\x7f") == '"\\n\\r\\t\\u0000\\u001f\x7f"'
+    assert marshal('"\\') == '"\\"\\\\"'
+    assert marshal("é☃😀") == '"é☃😀"'
+
+
+def test_invalid_utf8_is_replaced() -> None:
+    broken = b"a\xffb".decode("utf-8", errors="surrogateescape")
+    assert marshal({"k": broken}) == '{"k":"a\ufffdb"}'
+    assert marshal_bytes(broken) == '"a\ufffdb"'.encode()
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (1.0, "1"),
+        (-0.0, "-0"),
+        (0.1, "0.1"),
+        (1.5, "1.5"),
+        (1e20, "100000000000000000000"),
+        (1e16, "10000000000000000"),
+        (1e21, "1e+21"),
+        (1.5e-7, "1.5e-7"),
+        (1e-6, "0.000001"),
+        (1e-5, "0.00001"),
+        (2.5e-300, "2.5e-300"),
+        (1e100, "1e+100"),
+        (-123456789.125, "-123456789.125"),
+    ],
+)
+def test_float_spelling_matches_go(value: float, text: str) -> None:
+    assert go_float_text(value) == text
+    assert marshal({"f": [value]}) == '{"f":[' + text + "]}"
+
+
+@pytest.mark.parametrize(("value", "shown"), [(float("nan"), "NaN"), (float("inf"), "+Inf")])
+def test_non_finite_floats_fail(value: float, shown: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(f"json: unsupported value: {shown}")):
+        marshal({"f": value})
+
+
+def test_non_json_values_fail() -> None:
+    with pytest.raises(TypeError):
+        marshal({"s": {1, 2}})
+    with pytest.raises(TypeError):
+        marshal({"f": 1.5, "s": object()})
+
+
+def test_indent_matches_go_marshal_indent() -> None:
+    value = {"a": [1, {"x": None}], "b": {}, "c": [], "d": "<"}
+    expected = (
+        '{\n  "a": [\n    1,\n    {\n      "x": null\n    }\n  ],\n  "b": {},\n  "c": [],\n'
+        '  "d": "\\u003c"\n}'
+    )
+    assert marshal_indent(value) == expected
+    with_float = {**value, "a": [1.0, {"x": None}]}
+    assert marshal_indent(with_float) == expected
+
+
+def test_sorted_map_is_bytewise() -> None:
+    assert sorted_map(None) is None
+    assert list(sorted_map({"b": 1, "B": 2, "é": 3, "a": 4}) or {}) == ["B", "a", "b", "é"]
+    # UTF-8 byte order is code point order (unlike UTF-16 order for astral characters).
+    assert list(sorted_map({"\U00010000": 1, "\uff5e": 2}) or {}) == ["\uff5e", "\U00010000"]

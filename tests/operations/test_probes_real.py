@@ -1,0 +1,200 @@
+"""Probes against the real podman and Docker, with the probe image built offline.
+
+Skipped locally (with the reason) when a runtime cannot run containers; a failure in CI.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import pytest
+
+from tests.conftest import require_runtime
+from wfcompute_container.operations.probe_evidence import decode_evidence
+from wfcompute_container.operations.probe_image import PROBE_SCRIPT_PATH, build_probe_image
+from wfcompute_container.operations.probes import (
+    DEFAULT_CONFORMANCE_IMAGE,
+    ProbeResults,
+    default_probes,
+    probe_all,
+)
+
+TEST_TAG = "localhost/wfcompute-sandbox-probe:pytest"
+BACKEND_OF = {"podman": "podman-rootless", "docker": "docker-desktop"}
+
+
+@pytest.fixture(scope="module", params=["podman", "docker"])
+def tool(request: pytest.FixtureRequest) -> Iterator[str]:
+    name: str = request.param
+    require_runtime(name)
+    built = anyio.run(build_probe_image, name, TEST_TAG)
+    assert built.tag == TEST_TAG
+    yield name
+    subprocess.run([name, "rmi", "-f", TEST_TAG], capture_output=True, check=False)
+
+
+def probe_one(tool: str, **options: object) -> ProbeResults:
+    chosen = [
+        p
+        for p in default_probes(**options)  # type: ignore[arg-type]
+        if p.backend_id == BACKEND_OF[tool]
+    ]
+    return anyio.run(lambda: probe_all(chosen, timeout_ms=60_000))
+
+
+def run_image(tool: str, *flags: str, workspace: Path | None = None) -> dict[str, object]:
+    mount = ["-v", f"{workspace}:/workspace"] if workspace is not None else []
+    done = subprocess.run(
+        [tool, "run", "--rm", *mount, "-w", "/workspace", *flags, TEST_TAG, PROBE_SCRIPT_PATH],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    evidence = decode_evidence(done.stdout)
+    return {
+        "workspace": evidence.workspace,
+        "network": evidence.network,
+        "env": evidence.env,
+        "proof": evidence.proof,
+        "cleanup": evidence.cleanup,
+        "details": evidence.details,
+    }
+
+
+def probe_workspace(tmp_path: Path) -> Path:
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    workspace.chmod(0o703)
+    return workspace
+
+
+def test_probe_image_earns_supported(tool: str) -> None:
+    results = probe_one(tool, conformance_image=TEST_TAG)
+    (report,) = results.reports
+    assert report.status == "supported", report.reason
+    assert report.validate_at(report.generated_at) is None
+    evidence = report.evidence
+    assert [
+        evidence.workspace,
+        evidence.network,
+        evidence.env,
+        evidence.proof,
+        evidence.cleanup,
+    ] == [True] * 5
+    details = evidence.details or []
+    assert "rootfs:read-only" in details and "network:loopback-only" in details
+    assert any(
+        d.startswith("proof:sha256:") and len(d) == len("proof:sha256:") + 64 for d in details
+    )
+    assert report.executor_providers == ["sandboxed-command", "sandboxed-container-build"]
+    assert [e.provider for e in results.supported_executors] == report.executor_providers
+    assert report.version not in ("", "unknown")
+
+
+def test_probe_leaves_nothing_in_a_configured_workspace(tool: str, tmp_path: Path) -> None:
+    workspace = tmp_path / "configured"
+    workspace.mkdir()
+    workspace.chmod(0o750)
+    (report,) = probe_one(
+        tool, conformance_image=TEST_TAG, conformance_workspace=str(workspace)
+    ).reports
+    assert report.status == "supported", report.reason
+    assert list(workspace.iterdir()) == []
+    assert workspace.stat().st_mode & 0o7777 == 0o750
+
+
+def test_reference_distroless_image_is_degraded_with_clear_reason(tool: str) -> None:
+    (report,) = probe_one(tool, conformance_image=DEFAULT_CONFORMANCE_IMAGE).reports
+    assert report.status == "degraded"
+    assert report.reason.startswith("runtime conformance probe failed: exit status 125: ")
+    assert "gcr.io" in report.reason
+    assert report.validate_at(report.generated_at) is None
+
+
+def test_timed_out_probe_is_degraded_and_its_container_removed(tool: str) -> None:
+    chosen = [
+        p
+        for p in default_probes(
+            conformance_image=TEST_TAG, conformance_command=["/bin/sleep", "60"]
+        )
+        if p.backend_id == BACKEND_OF[tool]
+    ]
+    results = anyio.run(lambda: probe_all(chosen, timeout_ms=3_000))
+    (report,) = results.reports
+    assert report.status == "degraded"
+    assert report.reason == "runtime probe timed out"
+    listing = subprocess.run(
+        [tool, "ps", "-a", "--format", "{{.Names}}"], capture_output=True, check=True
+    ).stdout.decode()
+    assert "wfcompute-probe-" not in listing
+
+
+def test_full_evidence_under_the_probe_flags(tool: str, tmp_path: Path) -> None:
+    evidence = run_image(
+        tool,
+        "--network",
+        "none",
+        "--read-only",
+        "-e",
+        "WFCOMPUTE_RUNTIME_PROBE=1",
+        workspace=probe_workspace(tmp_path),
+    )
+    assert [evidence[k] for k in ("workspace", "network", "env", "proof", "cleanup")] == [True] * 5
+
+
+def test_writable_root_leaves_workspace_evidence_false(tool: str, tmp_path: Path) -> None:
+    evidence = run_image(
+        tool,
+        "--network",
+        "none",
+        "-e",
+        "WFCOMPUTE_RUNTIME_PROBE=1",
+        workspace=probe_workspace(tmp_path),
+    )
+    assert evidence["workspace"] is False
+    assert "workspace:rootfs-writable" in evidence["details"]  # type: ignore[operator]
+    assert [evidence[k] for k in ("network", "env", "proof", "cleanup")] == [True] * 4
+
+
+def test_network_leaves_network_evidence_false(tool: str, tmp_path: Path) -> None:
+    evidence = run_image(
+        tool,
+        "--network",
+        "host",
+        "--read-only",
+        "-e",
+        "WFCOMPUTE_RUNTIME_PROBE=1",
+        workspace=probe_workspace(tmp_path),
+    )
+    assert evidence["network"] is False
+    details = evidence["details"]
+    assert isinstance(details, list)
+    assert any(d.startswith("network:interfaces+") for d in details)
+    assert [evidence[k] for k in ("workspace", "env", "proof", "cleanup")] == [True] * 4
+
+
+def test_missing_env_and_workspace_leave_their_evidence_false(tool: str) -> None:
+    evidence = run_image(tool, "--network", "none", "--read-only")
+    assert [evidence[k] for k in ("workspace", "network", "env", "proof", "cleanup")] == [
+        False,
+        True,
+        False,
+        False,
+        False,
+    ]
+    assert json.dumps(evidence["details"]).count("nothing-written") == 2
+
+
+def test_nerdctl_is_unsupported_here() -> None:
+    if shutil.which("nerdctl") is not None:
+        pytest.skip("nerdctl is installed on this machine; the unsupported case needs it absent")
+    chosen = [p for p in default_probes() if p.backend_id == "nerdctl-containerd"]
+    (report,) = anyio.run(lambda: probe_all(chosen)).reports
+    assert report.status == "unsupported"
+    assert report.reason == "runtime executable is unavailable"
+    assert report.validate_at(report.generated_at) is None

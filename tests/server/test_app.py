@@ -1,0 +1,62 @@
+"""Error mapping and result checking of the server, in process."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import pytest
+
+from wfcompute_container.core.execution import RuntimeExecutionResult
+from wfcompute_container.core.resources import ResourceUsage
+from wfcompute_container.errors import InvalidInput, LimitExceeded, RuntimeFailure, RuntimeUnavailable
+from wfcompute_container.rpc.errors import RpcError
+from wfcompute_container.server.app import PluginServer, plugin_error_to_rpc
+from wfcompute_container.server.registry import ServerSettings
+
+
+def test_domain_errors_map_to_their_codes() -> None:
+    cases: list[tuple[Any, int, str]] = [
+        (InvalidInput("workspace is required"), -32010, "invalid_input"),
+        (RuntimeUnavailable("sandbox runtime unavailable: x"), -32011, "runtime_unavailable"),
+        (LimitExceeded("timed out"), -32012, "limit_exceeded"),
+        (RuntimeFailure("exit status 125"), -32013, "runtime_error"),
+    ]
+    for exc, code, kind in cases:
+        err = plugin_error_to_rpc(exc)
+        assert (err.code, err.message, err.data) == (code, exc.message, {"kind": kind})
+
+
+def test_partial_result_travels_in_data() -> None:
+    result = RuntimeExecutionResult(
+        exit_code=-1, resource_usage=ResourceUsage(limit_hit="timeout")
+    )
+    err = plugin_error_to_rpc(LimitExceeded("sandboxed command timed out", result=result))
+    assert err.data is not None
+    assert err.data["result"]["resource_usage"] == {"limit_hit": "timeout"}
+    assert err.data["result"]["exit_code"] == -1
+
+
+def test_params_are_checked_before_the_handler_runs() -> None:
+    server = PluginServer(ServerSettings())
+    handle = server.handler(server.methods["adapters.contract"])
+
+    async def call() -> None:
+        await handle({"adapter_id": "nope", "descriptor": {}})
+
+    with pytest.raises(RpcError) as info:
+        anyio.run(call)
+    assert info.value.code == -32602
+    assert info.value.data is not None
+    assert info.value.data["errors"][0]["path"] == "/adapter_id"
+
+
+def test_initialize_lists_every_method_sorted() -> None:
+    server = PluginServer(ServerSettings(max_message_bytes=1234, max_concurrent_requests=3))
+    result = anyio.run(server.initialize, {"protocol_version": "compute.v1alpha1"})
+    assert result["methods"] == sorted(result["methods"])
+    for name in ("initialize", "shutdown", "exit", "$/cancelRequest", "command.run"):
+        assert name in result["methods"]
+    assert result["limits"] == {"max_message_bytes": 1234, "max_concurrent_requests": 3}
+    assert result["protocol_version"] == "compute.v1alpha1"
+    assert result["host_owned_responsibilities"][0] == "task-admission"
