@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from pydantic import Field, PositiveInt
+from pydantic import PositiveInt
 
 from ..core.enums import PROTOCOL_VERSION, WORKLOAD_COMMAND, WORKLOAD_CONTAINER_BUILD
 from ..core.execution import RuntimeExecutionRequest
@@ -40,7 +40,8 @@ class Invocation(WireModel):
     image: str
     workspace: str
     network: str = DEFAULT_NETWORK
-    timeout_ms: PositiveInt = Field(default=DEFAULT_COMMAND_TIMEOUT_MS)
+    # Required: its default differs between command and build invocations.
+    timeout_ms: PositiveInt
     timeout_limit_hit: str = DEFAULT_TIMEOUT_LIMIT_HIT
 
 
