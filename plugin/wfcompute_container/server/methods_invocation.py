@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 from ..core.resources import ResourceLimits
 from ..core.workloads import CommandWorkload, ContainerBuildWorkload, EnvRef, env_ref_errors
 from ..errors import InvalidInput
+from ..goparity.jsonenc import sorted_map
 from ..goparity.paths import abs_path
 from ..goparity.text import is_blank
 from ..operations.env import command_runtime_env, container_build_env
@@ -124,7 +125,8 @@ async def _env_resolve(params: EnvResolveParams, ctx: RequestContext) -> EnvReso
         env = command_runtime_env(params.env, params.resolved)
     else:
         env = container_build_env(params.env, params.resolved) or {}
-    return EnvResolveResult(env=env)
+    # Go encodes maps with sorted keys.
+    return EnvResolveResult(env=sorted_map(env) or {})
 
 
 async def _invocation_command(params: CommandInvocationParams, ctx: RequestContext) -> Invocation:
