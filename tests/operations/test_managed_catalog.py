@@ -233,3 +233,15 @@ def test_load_catalog_errors(tmp_path: Path) -> None:
 
 def test_decode_null_is_an_empty_catalog() -> None:
     assert decode_catalog(b"null").bundles is None
+
+
+def test_decoding_follows_go_rules_for_keys() -> None:
+    # Unknown keys are ignored (a newer catalog still loads) and keys match case-insensitively.
+    document = copy.deepcopy(SHIPPED)
+    document["future_field"] = {"x": 1}
+    document["bundles"][0]["future_field"] = True
+    document["bundles"][0]["scoped_store"]["future_field"] = True
+    document["Release_Tag"] = document.pop("release_tag")
+    document["trust_roots"][0]["KEY_ID"] = document["trust_roots"][0].pop("key_id")
+    cat = decode_catalog(json.dumps(document).encode())
+    assert cat.to_wire() == SHIPPED

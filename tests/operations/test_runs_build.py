@@ -28,7 +28,7 @@ from wfcompute_container.operations.invocations import (
     build_container_build_invocation,
 )
 from wfcompute_container.operations.runs import build_env, run_container_build
-from wfcompute_container.operations.sandbox import Runtime
+from wfcompute_container.operations.sandbox import Runtime, ToolName
 
 pytest_plugins = ["tests.fixtures.sandbox_images"]
 
@@ -83,7 +83,7 @@ def stderr_lines(result: RuntimeExecutionResult) -> list[str]:
 
 
 def test_digest_from_stdout_marker_and_builder_profile(
-    tool: str, builder_image: str, workspace: Path, container_name: str, private_tmp: Path
+    tool: ToolName, builder_image: str, workspace: Path, container_name: str, private_tmp: Path
 ) -> None:
     result = run(
         run_container_build,
@@ -115,7 +115,7 @@ def test_digest_from_stdout_marker_and_builder_profile(
     assert list(private_tmp.iterdir()) == []
 
 
-def test_digest_from_workspace_file(tool: str, builder_image: str, workspace: Path) -> None:
+def test_digest_from_workspace_file(tool: ToolName, builder_image: str, workspace: Path) -> None:
     result = run(
         run_container_build, build_invocation(builder_image, workspace, "file"), Runtime(tool=tool)
     )
@@ -123,7 +123,9 @@ def test_digest_from_workspace_file(tool: str, builder_image: str, workspace: Pa
     assert (workspace / ".wfcompute-container-build-digest").read_text() == TAG_DIGEST + "\n"
 
 
-def test_marker_wins_over_workspace_file(tool: str, builder_image: str, workspace: Path) -> None:
+def test_marker_wins_over_workspace_file(
+    tool: ToolName, builder_image: str, workspace: Path
+) -> None:
     result = run(
         run_container_build, build_invocation(builder_image, workspace, "both"), Runtime(tool=tool)
     )
@@ -133,7 +135,7 @@ def test_marker_wins_over_workspace_file(tool: str, builder_image: str, workspac
 
 @pytest.mark.parametrize("mode", ["none", "cleared"])
 def test_no_digest_is_an_error_with_the_result(
-    tool: str, builder_image: str, workspace: Path, mode: str
+    tool: ToolName, builder_image: str, workspace: Path, mode: str
 ) -> None:
     with pytest.raises(InvalidInput) as caught:
         run(
@@ -150,7 +152,7 @@ def test_no_digest_is_an_error_with_the_result(
     assert partial.artifact_hash == ""
 
 
-def test_failed_build_is_a_result(tool: str, builder_image: str, workspace: Path) -> None:
+def test_failed_build_is_a_result(tool: ToolName, builder_image: str, workspace: Path) -> None:
     result = run(
         run_container_build, build_invocation(builder_image, workspace, "fail"), Runtime(tool=tool)
     )
@@ -160,7 +162,7 @@ def test_failed_build_is_a_result(tool: str, builder_image: str, workspace: Path
 
 
 def test_workspace_modes_relaxed_during_and_restored_after(
-    tool: str, builder_image: str, workspace: Path
+    tool: ToolName, builder_image: str, workspace: Path
 ) -> None:
     secret_dir = workspace / "app" / "private"
     secret_dir.mkdir()
@@ -187,7 +189,7 @@ def test_workspace_modes_relaxed_during_and_restored_after(
 
 
 def test_timeout_restores_modes_and_leaves_nothing(
-    tool: str,
+    tool: ToolName,
     builder_image: str,
     workspace: Path,
     container_name: str,

@@ -16,6 +16,7 @@ from typing import Any, ParamSpec, TypeVar
 import anyio
 import pytest
 
+from tests.conftest import require_runtime
 from tests.fixtures.runtime_state import container_names
 from wfcompute_container.core.execution import RuntimeExecutionResult
 from wfcompute_container.core.resources import ResourceLimits
@@ -32,7 +33,7 @@ from wfcompute_container.operations.invocations import (
     build_command_invocation,
 )
 from wfcompute_container.operations.runs import run_command
-from wfcompute_container.operations.sandbox import Runtime, SandboxRunRequest
+from wfcompute_container.operations.sandbox import Runtime, SandboxRunRequest, ToolName
 from wfcompute_container.operations.sandbox import run as run_sandbox
 
 pytest_plugins = ["tests.fixtures.sandbox_images"]
@@ -88,7 +89,7 @@ def workspace(tmp_path: Path) -> Path:
     return path
 
 
-def assert_nothing_left(tool: str, name: str, private_tmp: Path) -> None:
+def assert_nothing_left(tool: ToolName, name: str, private_tmp: Path) -> None:
     assert name not in container_names(tool)
     assert list(private_tmp.iterdir()) == []
 
@@ -111,7 +112,7 @@ def report_lines(result: RuntimeExecutionResult) -> dict[str, str]:
 
 
 def test_flags_hold_inside_the_container(
-    tool: str, workload_image: str, workspace: Path, container_name: str, private_tmp: Path
+    tool: ToolName, workload_image: str, workspace: Path, container_name: str, private_tmp: Path
 ) -> None:
     (workspace / "work").mkdir()
     result = run(
@@ -147,7 +148,7 @@ def test_flags_hold_inside_the_container(
 
 
 def test_non_zero_exit_is_a_result(
-    tool: str, workload_image: str, workspace: Path, container_name: str, private_tmp: Path
+    tool: ToolName, workload_image: str, workspace: Path, container_name: str, private_tmp: Path
 ) -> None:
     result = run(
         run_command,
@@ -161,7 +162,7 @@ def test_non_zero_exit_is_a_result(
 
 
 def test_env_reaches_the_workload_but_never_the_tool_command_line(
-    tool: str, workload_image: str, workspace: Path, container_name: str, private_tmp: Path
+    tool: ToolName, workload_image: str, workspace: Path, container_name: str, private_tmp: Path
 ) -> None:
     seen_tool_cmdlines: list[list[str]] = []
     canary_in_cmdline: list[str] = []
@@ -187,7 +188,7 @@ def test_env_reaches_the_workload_but_never_the_tool_command_line(
         async with anyio.create_task_group() as group:
             group.start_soon(watch_processes, done)
             try:
-                return await run_command(
+                result = await run_command(
                     invocation(
                         workload_image,
                         workspace,
@@ -198,6 +199,7 @@ def test_env_reaches_the_workload_but_never_the_tool_command_line(
                 )
             finally:
                 done.set()
+        return result
 
     result = anyio.run(scenario)
     assert result.exit_code == 0
@@ -209,7 +211,7 @@ def test_env_reaches_the_workload_but_never_the_tool_command_line(
 
 
 def test_timeout_kills_and_removes_the_container(
-    tool: str, workload_image: str, workspace: Path, container_name: str, private_tmp: Path
+    tool: ToolName, workload_image: str, workspace: Path, container_name: str, private_tmp: Path
 ) -> None:
     with pytest.raises(LimitExceeded) as caught:
         run(
@@ -229,7 +231,7 @@ def test_timeout_kills_and_removes_the_container(
 
 
 def test_output_limit_stops_the_run(
-    tool: str, workload_image: str, workspace: Path, container_name: str, private_tmp: Path
+    tool: ToolName, workload_image: str, workspace: Path, container_name: str, private_tmp: Path
 ) -> None:
     with pytest.raises(LimitExceeded) as caught:
         run(
@@ -252,7 +254,7 @@ def test_output_limit_stops_the_run(
 
 
 def test_cancel_kills_and_removes_the_container(
-    tool: str, workload_image: str, workspace: Path, container_name: str, private_tmp: Path
+    tool: ToolName, workload_image: str, workspace: Path, container_name: str, private_tmp: Path
 ) -> None:
     async def scenario() -> None:
         async with anyio.create_task_group() as group:
@@ -271,7 +273,7 @@ def test_cancel_kills_and_removes_the_container(
 
 
 def test_missing_image_is_a_tool_failure(
-    tool: str, workload_image: str, workspace: Path, container_name: str, private_tmp: Path
+    tool: ToolName, workload_image: str, workspace: Path, container_name: str, private_tmp: Path
 ) -> None:
     with pytest.raises(RuntimeFailure) as caught:
         run(
@@ -287,7 +289,7 @@ def test_missing_image_is_a_tool_failure(
 
 
 def test_stdin_and_entrypoint_override_through_the_sandbox(
-    tool: str, entrypoint_image: str, workspace: Path, container_name: str, private_tmp: Path
+    tool: ToolName, entrypoint_image: str, workspace: Path, container_name: str, private_tmp: Path
 ) -> None:
     by_entrypoint = run(
         run_sandbox,
@@ -314,7 +316,7 @@ def test_stdin_and_entrypoint_override_through_the_sandbox(
 
 
 def test_artifact_symlink_component_is_refused_with_the_result(
-    tool: str, workload_image: str, workspace: Path, tmp_path: Path
+    tool: ToolName, workload_image: str, workspace: Path, tmp_path: Path
 ) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -387,8 +389,22 @@ def test_nerdctl_through_a_fake_executable(
 
 
 def test_workspace_modes_untouched_for_command_runs(
-    tool: str, workload_image: str, workspace: Path
+    tool: ToolName, workload_image: str, workspace: Path
 ) -> None:
     workspace.chmod(0o700)
     run(run_command, invocation(workload_image, workspace, "true"), Runtime(tool=tool))
     assert stat.S_IMODE(workspace.stat().st_mode) == 0o700
+
+
+def test_docker_without_a_daemon_is_unavailable_without_the_socket_path(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    require_runtime("docker")
+    socket = tmp_path / "home" / "someone" / "docker.sock"
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{socket}")
+    with pytest.raises(RuntimeUnavailable) as caught:
+        run(run_command, invocation("img", workspace, "true"), Runtime(tool="docker"))
+    message = caught.value.message
+    assert message.startswith("sandbox runtime unavailable: exit status 1: ")
+    assert "docker.sock" not in message
+    assert str(tmp_path) not in message

@@ -156,3 +156,35 @@ def test_a_second_signal_exits_at_once(spawn: Spawn, tmp_path: Path) -> None:
     server.signal(signal.SIGTERM)
     assert server.wait() == 0
     assert "second SIGTERM while stopping" in server.stderr()
+
+
+def test_exit_inside_a_batch_cancels_the_batch_members(spawn: Spawn) -> None:
+    server = spawn()
+    server.initialize()
+    server.send(
+        [request(1, "echo", {}), notification("exit"), request(2, "echo", {})],
+        request(3, "echo", {}),  # never read: exit stops reading
+    )
+    assert server.wait() == 1
+    [answer] = [json.loads(line) for line in server.rest()]
+    cancelled = {
+        "code": -32800,
+        "message": "request cancelled: exit notification",
+        "data": {"kind": "cancelled"},
+    }
+    assert answer == [
+        {"jsonrpc": "2.0", "id": 1, "error": cancelled},
+        {"jsonrpc": "2.0", "id": 2, "error": cancelled},
+    ]
+
+
+def test_signal_while_reading_is_held_back_by_the_limit(spawn: Spawn, tmp_path: Path) -> None:
+    server = spawn("--max-concurrency", "1")
+    server.initialize()
+    server.send(request(1, "block", block_params(tmp_path, "only")), request(2, "echo", {}))
+    wait_for_file(tmp_path / "only.started", "request 1")
+    server.signal(signal.SIGTERM)
+    assert server.wait() == 0
+    [answer] = [json.loads(line) for line in server.rest()]
+    assert answer["id"] == 1 and answer["error"]["code"] == -32800
+    assert (tmp_path / "only.cleaned").exists()

@@ -159,3 +159,13 @@ def test_stdin_at_dev_null_exits_zero_silently(spawn: Spawn) -> None:
     server = spawn(stdin=subprocess.DEVNULL)
     assert server.wait() == 0
     assert server.rest() == []
+
+
+def test_large_responses_are_written_whole_past_the_pipe_buffer(spawn: Spawn) -> None:
+    server = spawn()
+    server.initialize()
+    payloads = [chr(ord("a") + i) * (3 << 20) for i in range(3)]
+    server.send(*(request(i, "echo", {"p": p}) for i, p in enumerate(payloads)))
+    answers = server.recv_by_id(3)
+    for i, payload in enumerate(payloads):
+        assert answers[i]["result"] == {"p": payload}

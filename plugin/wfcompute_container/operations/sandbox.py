@@ -28,7 +28,7 @@ from ..goparity.text import contains_any, first_non_empty, quote, trim_space
 from ..runtime_io.tool_process import DEFAULT_OUTPUT_LIMIT, ContainerRef, StopReason, run_tool
 from ..workspace.artifacts import directory_size
 from .container_paths import sandbox_working_dir
-from .sandbox_env_file import EnvFile, EnvFileError, validate_env, write_env_file
+from .sandbox_env_file import EnvFileError, validate_env, write_env_file
 from .sandbox_workspace_modes import WorkspaceModeError, relax_workspace_modes
 
 ToolName = Literal["docker", "podman", "nerdctl"]
@@ -101,7 +101,6 @@ class PreparedRun:
     scope_args: list[str]
     args: list[str]
     container_name: str
-    env_file: EnvFile | None = None
     cleanup: Callable[[], None] = field(default=lambda: None)
 
     @property
@@ -383,15 +382,25 @@ async def availability_error(runtime: Runtime) -> str | None:
 
 
 _SENSITIVE_MARKERS = ("unix://", "npipe:", ".sock", "/home/", "/users/", "\\users\\")
+# Words that introduce a credential (the probe redaction's list): what follows them is the
+# secret itself, in whatever form (`token=x`, `password: x`, `Bearer x`).
+_CREDENTIAL_MARKERS = (
+    "token", "cookie", "secret", "password", "credential", "auth", "bearer",
+)
 
 
 def redact_tool_detail(text: str) -> str:
-    """Replace words naming sockets or home directories (never put on the wire)."""
-    words = text.split(" ")
-    return " ".join(
-        "<redacted>" if any(marker in word.lower() for marker in _SENSITIVE_MARKERS) else word
-        for word in words
-    )
+    """Replace words naming sockets or home directories, and all from a credential word on."""
+    kept: list[str] = []
+    for word in text.split(" "):
+        lowered = word.lower()
+        if any(marker in lowered for marker in _CREDENTIAL_MARKERS):
+            kept.append("<redacted>")
+            break
+        kept.append(
+            "<redacted>" if any(marker in lowered for marker in _SENSITIVE_MARKERS) else word
+        )
+    return " ".join(kept)
 
 
 def _trimmed_text(data: bytes) -> str:

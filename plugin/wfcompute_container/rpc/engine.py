@@ -261,15 +261,18 @@ class _Engine:
         self._watchdog.start()
 
     def _hard_exit(self, why: str) -> None:
-        stuck = sorted({entry.request.method for entry in self._inflight.values()})
-        self._log.error(
-            "exiting without waiting for in-flight requests (%s) to finish their clean-up: %s",
-            ", ".join(stuck) or "none",
-            why,
-        )
-        self._reader.close()
-        self._writer.close()
-        os._exit(self._exit_status)
+        """End the process now (also called from the watchdog thread)."""
+        try:
+            stuck = sorted({entry.request.method for entry in list(self._inflight.values())})
+            self._log.error(
+                "exiting without waiting for in-flight requests (%s) to finish their clean-up: %s",
+                ", ".join(stuck) or "none",
+                why,
+            )
+            self._reader.close()
+            self._writer.close()
+        finally:
+            os._exit(self._exit_status)
 
     async def _interruptible(self, wait: Callable[[], Awaitable[Any]]) -> bool:
         """Await `wait()`; False when a stop interrupted it (or had already begun)."""
@@ -552,6 +555,8 @@ class _Engine:
 
     async def _call(self, handler: Handler, entry: _InFlight) -> dict[str, Any]:
         request = entry.request
+        if entry.scope.cancel_called:  # cancelled before it started: don't start it at all
+            return _error_response(request.id, errors.cancelled(entry.cancel_reason))
         token = _current_request.set(RequestInfo(request.id, request.method))
         try:
             with entry.scope:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, get_args
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from ...core.managed_bundle import ManagedRuntimeBundleDescriptor
 from ...core.wire import ZERO_TIME, GoTime, OmitRule, WireModel
@@ -177,11 +177,56 @@ def decode_catalog(data: bytes) -> ManagedRuntimeBundleCatalog:
             "container.ManagedRuntimeBundleCatalog"
         )
     try:
-        return ManagedRuntimeBundleCatalog.model_validate(document)
+        return ManagedRuntimeBundleCatalog.model_validate(
+            go_decode_shape(ManagedRuntimeBundleCatalog, document)
+        )
     except ValidationError as err:
         first = err.errors()[0]
         location = ".".join(str(part) for part in first["loc"])
         raise ValueError(f"json: invalid value for {location}: {first['msg']}") from err
+
+
+def go_decode_shape(model: type[BaseModel], document: dict[str, Any]) -> dict[str, Any]:
+    """Map a JSON object onto `model`'s fields the way Go's decoder does.
+
+    Keys match field names exactly or else case-insensitively, unknown keys are ignored, and
+    nested objects (also inside lists) are treated the same way. A newer catalog with extra
+    fields therefore still loads, as it would for the reference.
+    """
+    fields = model.model_fields
+    shaped: dict[str, Any] = {}
+    for key, value in document.items():
+        name = key if key in fields else _fold_match(key, fields)
+        if name is not None:
+            shaped[name] = _shape_value(fields[name].annotation, value)
+    return shaped
+
+
+def _fold_match(key: str, fields: dict[str, Any]) -> str | None:
+    folded = key.casefold()
+    return next((name for name in fields if name.casefold() == folded), None)
+
+
+def _shape_value(annotation: Any, value: Any) -> Any:
+    nested = _model_in(annotation)
+    if nested is None:
+        return value
+    if isinstance(value, dict):
+        return go_decode_shape(nested, value)
+    if isinstance(value, list):
+        return [go_decode_shape(nested, v) if isinstance(v, dict) else v for v in value]
+    return value
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model class inside `Model`, `Model | None` or `list[Model] | None`."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
 
 
 def load_catalog(path: str | Path) -> ManagedRuntimeBundleCatalog:
