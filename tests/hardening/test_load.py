@@ -9,6 +9,7 @@ no container and no env file may be left.
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import threading
@@ -32,8 +33,8 @@ WAIT_SECONDS = 300.0
 # RSS bounds (KiB), measured from the process after warm-up: growth while serving the load
 # and what may remain once every answer is in. Generous: they catch unbounded growth
 # (leaked requests, unbounded buffers), not allocator noise.
-PEAK_GROWTH_KIB = 192 * 1024
-RETAINED_GROWTH_KIB = 96 * 1024
+PEAK_GROWTH_KIB = 64 * 1024
+RETAINED_GROWTH_KIB = 48 * 1024
 
 
 class RssSampler:
@@ -164,8 +165,6 @@ def test_256_concurrent_requests_with_random_cancellations(tmp_path: Path) -> No
         if kind.startswith("run:"):
             assert got == "result", (answer, context)
             expected = f"ran-{kind.split(':')[1]}\n".encode()
-            import base64
-
             assert base64.b64decode(answer["result"]["stdout"]) == expected, answer
         else:
             key = json.dumps([method, params], sort_keys=True)

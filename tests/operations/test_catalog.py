@@ -36,9 +36,17 @@ def test_shipped_catalog_is_valid_and_complete() -> None:
         "sandboxed-container-build",
     ]
     backends = {b.backend_id: b for b in catalog.runtime_backends or []}
-    assert list(backends) == ["podman-rootless", "docker-desktop", "nerdctl-containerd"]
+    assert list(backends) == [
+        "podman-rootless",
+        "docker-desktop",
+        "nerdctl-containerd",
+        "managed-containerd-linux-amd64",
+    ]
     for backend in backends.values():
         assert backend.executor_providers == ["sandboxed-command", "sandboxed-container-build"]
+    managed = backends["managed-containerd-linux-amd64"]
+    assert managed.install_burdens == ["bundled"]
+    assert [(t.os, t.arch) for t in managed.supported_targets or []] == [("linux", "amd64")]
     assert catalog.host_owned_responsibilities == [
         "task-admission",
         "leases",

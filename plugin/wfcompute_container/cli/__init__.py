@@ -113,7 +113,7 @@ def log_level_from(args: argparse.Namespace) -> str:
 def cmd_serve(args: argparse.Namespace) -> int:
     import anyio
 
-    from ..rpc.engine import protect_stdout
+    from ..rpc.stdio import protect_stdin, protect_stdout
     from ..rpc.logs import configure_logging
     from ..server.app import run
     from ..server.registry import ServerSettings
@@ -124,8 +124,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_message_bytes=args.max_message_bytes,
         max_concurrent_requests=args.max_concurrency,
     )
-    protocol_fd = protect_stdout()
-    return anyio.run(lambda: run(settings, stdin_fd=0, stdout_fd=protocol_fd))
+    # Children and stray writes see /dev/null and stderr; the protocol uses private copies.
+    stdout_fd = protect_stdout()
+    stdin_fd = protect_stdin()
+    return anyio.run(lambda: run(settings, stdin_fd=stdin_fd, stdout_fd=stdout_fd))
 
 
 def cmd_catalog(args: argparse.Namespace) -> int:

@@ -138,12 +138,19 @@ class PluginServer:
         result = methods_metadata.initialize_result(self.method_names(), ctx)
         return self._check_result(method, result)
 
+    async def shutdown(self, raw_params: Any) -> Any:
+        """Runs once in-flight requests finished (the engine owns shutdown's timing)."""
+        self._parse_params(self.methods["shutdown"], raw_params)
+        return None
+
     def handlers(self) -> dict[str, Callable[[Any], Awaitable[Any]]]:
-        return {
+        table = {
             name: self.handler(method)
             for name, method in self.methods.items()
             if name not in ("initialize", "shutdown")
         }
+        table["shutdown"] = self.shutdown
+        return table
 
 
 def _plain_model(value: Any) -> bool:
