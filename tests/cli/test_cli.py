@@ -13,7 +13,10 @@ import pytest
 from tests.conftest import IN_CI, REPO, plugin_argv
 from wfcompute_container import __version__
 
-INIT = '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocol_version":"compute.v1alpha1"}}'
+INIT = (
+    '{"jsonrpc":"2.0","id":1,"method":"initialize",'
+    '"params":{"protocol_version":"compute.v1alpha1"}}'
+)
 CATALOG = '{"jsonrpc":"2.0","id":2,"method":"adapters.catalog"}'
 
 

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.abc
+import pytest
+
 from wfcompute_container.operations.sandbox import redact_tool_detail
+from wfcompute_container.runtime_io.tool_process import ContainerRef, run_tool
 
 
 def test_availability_detail_hides_credentials_the_tool_prints() -> None:
@@ -23,3 +31,47 @@ def test_availability_detail_hides_credentials_the_tool_prints() -> None:
     assert redact_tool_detail("dial unix:///run/docker.sock failed") == (
         "dial <redacted> failed"
     )
+
+
+def test_cancel_while_the_tool_is_being_spawned_still_removes_the_container(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by the load test: a cancel landing inside `open_process` left a container.
+
+    asyncio kills the half-connected client when its spawn is cancelled, but the container
+    the client was creating survived (podman: "Created", or "Up" when conmon had it). Fix:
+    runtime_io/tool_process.py spawns under a shielded scope, so the cancellation reaches the
+    try/finally that kills the client and removes the container by name.
+    """
+    log = tmp_path / "calls.log"
+    tool = tmp_path / "fake-tool"
+    tool.write_text(f'#!/bin/sh\necho "$*" >> {log}\nexec sleep 30\n')
+    tool.chmod(0o755)
+    real_open_process = anyio.open_process
+    spawned: list[anyio.abc.Process] = []
+
+    async def slow_connecting_open_process(*args: Any, **kwargs: Any) -> anyio.abc.Process:
+        process = await real_open_process(*args, **kwargs)
+        spawned.append(process)
+        try:
+            await anyio.sleep(0.5)  # the pipes connecting while the machine is busy
+        except BaseException:
+            process.kill()  # what asyncio does to a spawn cancelled half-way
+            raise
+        return process
+
+    monkeypatch.setattr(anyio, "open_process", slow_connecting_open_process)
+
+    async def scenario() -> None:
+        with anyio.move_on_after(0.2):
+            await run_tool(
+                [str(tool), "run", "--name", "wfcompute-run-spawn-race"],
+                timeout=60,
+                container=ContainerRef(str(tool), "wfcompute-run-spawn-race"),
+                cleanup_timeout=5,
+            )
+
+    anyio.run(scenario)
+    assert spawned, "the tool was never spawned"
+    calls = log.read_text().splitlines()
+    assert "rm -f wfcompute-run-spawn-race" in calls, calls

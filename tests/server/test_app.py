@@ -9,7 +9,12 @@ import pytest
 
 from wfcompute_container.core.execution import RuntimeExecutionResult
 from wfcompute_container.core.resources import ResourceUsage
-from wfcompute_container.errors import InvalidInput, LimitExceeded, RuntimeFailure, RuntimeUnavailable
+from wfcompute_container.errors import (
+    InvalidInput,
+    LimitExceeded,
+    RuntimeFailure,
+    RuntimeUnavailable,
+)
 from wfcompute_container.rpc.errors import RpcError
 from wfcompute_container.server.app import PluginServer, plugin_error_to_rpc
 from wfcompute_container.server.registry import ServerSettings
@@ -28,9 +33,7 @@ def test_domain_errors_map_to_their_codes() -> None:
 
 
 def test_partial_result_travels_in_data() -> None:
-    result = RuntimeExecutionResult(
-        exit_code=-1, resource_usage=ResourceUsage(limit_hit="timeout")
-    )
+    result = RuntimeExecutionResult(exit_code=-1, resource_usage=ResourceUsage(limit_hit="timeout"))
     err = plugin_error_to_rpc(LimitExceeded("sandboxed command timed out", result=result))
     assert err.data is not None
     assert err.data["result"]["resource_usage"] == {"limit_hit": "timeout"}
@@ -39,7 +42,7 @@ def test_partial_result_travels_in_data() -> None:
 
 def test_params_are_checked_before_the_handler_runs() -> None:
     server = PluginServer(ServerSettings())
-    handle = server.handler(server.methods["adapters.contract"])
+    handle = server.handler("adapters.contract")
 
     async def call() -> None:
         await handle({"adapter_id": "nope", "descriptor": {}})

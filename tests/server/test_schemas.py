@@ -48,12 +48,13 @@ def test_every_method_has_params_and_result_schemas() -> None:
     for method in all_methods():
         assert params_file(method.name) in files
         assert result_file(method.name) in files
-    validators = build_validators(all_methods(), files)
-    assert set(validators) == {m.name for m in all_methods()}
+    names = [m.name for m in all_methods()]
+    validators = build_validators(names, files)
+    assert set(validators) == set(names)
 
 
 def test_params_reject_unknown_members_and_name_the_path() -> None:
-    validators = build_validators(all_methods(), load_all())
+    validators = build_validators([m.name for m in all_methods()], load_all())
     errors = schema_errors(
         validators["adapters.contract"].params,
         {"adapter_id": "sandboxed-command", "descriptor": {"name": "x", "bogus": 1}},
@@ -71,6 +72,17 @@ def test_render_is_stable_text() -> None:
 
 @pytest.mark.parametrize("method", ["initialize", "adapters.contract"])
 def test_type_refs_resolve(method: str) -> None:
-    validators = build_validators(all_methods(), load_all())
+    validators = build_validators([m.name for m in all_methods()], load_all())
     # Resolving every $ref happens lazily; validating a bad instance walks them.
     list(validators[method].params.iter_errors({"protocol_version": 1, "descriptor": {"x": 1}}))
+
+
+def test_every_method_is_served_by_its_area_module() -> None:
+    """The lazy area table must route each declared method to the module declaring it."""
+    from wfcompute_container.server.app import _area_methods, area_module
+    from wfcompute_container.server.schemas import method_names_of
+
+    declared = {m.name for m in all_methods()}
+    assert set(method_names_of(load_all())) == declared
+    for name in declared:
+        assert name in {m.name for m in _area_methods(area_module(name))}

@@ -113,8 +113,8 @@ def log_level_from(args: argparse.Namespace) -> str:
 def cmd_serve(args: argparse.Namespace) -> int:
     import anyio
 
-    from ..rpc.stdio import protect_stdin, protect_stdout
     from ..rpc.logs import configure_logging
+    from ..rpc.stdio import protect_stdin, protect_stdout
     from ..server.app import run
     from ..server.registry import ServerSettings
 

@@ -128,7 +128,9 @@ class RuntimeAdapterCatalogDocument(WireModel):
         raise InvalidInput(f"runtime adapter {quote(adapter_id)} not found")
 
 
-def load_catalog_text(path: Path | None = None) -> tuple[dict[str, Any], RuntimeAdapterCatalogDocument]:
+def load_catalog_text(
+    path: Path | None = None,
+) -> tuple[dict[str, Any], RuntimeAdapterCatalogDocument]:
     """Read a catalog file: its JSON content as written, and the parsed document."""
     source = path or data_path("runtime-adapters.json")
     raw = json.loads(source.read_text(encoding="utf-8"))

@@ -385,7 +385,13 @@ _SENSITIVE_MARKERS = ("unix://", "npipe:", ".sock", "/home/", "/users/", "\\user
 # Words that introduce a credential (the probe redaction's list): what follows them is the
 # secret itself, in whatever form (`token=x`, `password: x`, `Bearer x`).
 _CREDENTIAL_MARKERS = (
-    "token", "cookie", "secret", "password", "credential", "auth", "bearer",
+    "token",
+    "cookie",
+    "secret",
+    "password",
+    "credential",
+    "auth",
+    "bearer",
 )
 
 

@@ -107,14 +107,17 @@ async def run_tool(
     except ToolNotFound as missing:
         return ToolRun(error=missing, started=False)
     try:
-        process = await anyio.open_process(
-            [executable, *argv[1:]],
-            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            # Its own session: a terminal's Ctrl-C reaches us, not the client; we clean up.
-            start_new_session=True,
-        )
+        # Shielded: a cancellation landing mid-spawn would kill the client half-way without
+        # removing the container it was creating; deferred, it reaches the clean-up below.
+        with anyio.CancelScope(shield=True):
+            process = await anyio.open_process(
+                [executable, *argv[1:]],
+                stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                # Its own session: a terminal's Ctrl-C reaches us, not the client; we clean up.
+                start_new_session=True,
+            )
     except OSError as exc:
         return ToolRun(error=StartError(_start_error_text(executable, exc)), started=False)
 

@@ -3,26 +3,43 @@
 Data flows one way: raw params -> params schema -> params model -> operation -> result ->
 Go-shaped JSON -> result schema -> the engine writes it. Domain errors become wire errors here,
 and only here.
+
+Start-up is kept light: the validators are built from the committed schema files, and each
+area's module (with its models and operations) is imported on the first call of one of its
+methods, so a host gets its `initialize` answer without waiting for every import.
 """
 
 from __future__ import annotations
 
+import importlib
+import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ValidationError
-
-from ..core.wire import RawJSON, WireModel, to_wire_value
-from ..errors import PluginError
+from .. import __version__
+from ..resources import data_path
 from ..rpc.engine import EngineConfig, serve
 from ..rpc.errors import INTERNAL_ERROR, INVALID_PARAMS, RpcError
-from . import methods_metadata
 from .registry import MethodDef, RequestContext, ServerSettings
-from .schemas import MethodValidators, build_validators, check_files, load_all, schema_errors
+from .schemas import (
+    MethodValidators,
+    build_validators,
+    load_all,
+    method_names_of,
+    schema_errors,
+)
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+    from ..errors import PluginError
 
 log = logging.getLogger("wfcompute.server")
+
+PLUGIN_NAME = "workflow-plugin-compute-container"
+PROTOCOL_VERSION = "compute.v1alpha1"
 
 # Wire codes of the domain error classes (PROTOCOL.md section 3).
 ERROR_CODES: dict[str, int] = {
@@ -35,22 +52,50 @@ ERROR_CODES: dict[str, int] = {
 # Notifications the engine understands; listed in `initialize` with the request methods.
 ENGINE_NOTIFICATIONS = ("$/cancelRequest", "exit")
 
+# Which module under `server/` declares a method, by the method name's area prefix.
+AREA_MODULES: dict[str, str] = {
+    "initialize": "methods_metadata",
+    "shutdown": "methods_metadata",
+    "plugin.": "methods_metadata",
+    "adapters.": "methods_metadata",
+    "env.": "methods_invocation",
+    "invocation.": "methods_invocation",
+    "build.": "methods_invocation",
+    "artifacts.": "methods_invocation",
+    "digest.": "methods_invocation",
+    "sandbox.": "methods_runs",
+    "command.": "methods_runs",
+    "container_build.": "methods_runs",
+    "runtime.": "methods_probe",
+    "managed_runtime.": "methods_managed",
+}
+
+
+def area_module(method: str) -> str:
+    for prefix, module in AREA_MODULES.items():
+        if method == prefix or (prefix.endswith(".") and method.startswith(prefix)):
+            return module
+    raise KeyError(f"no area declares method {method!r}")
+
+
+def _area_methods(module: str) -> list[MethodDef]:
+    loaded = importlib.import_module(f"{__package__}.{module}")
+    lifecycle: list[MethodDef] = getattr(loaded, "LIFECYCLE_METHODS", [])
+    methods: list[MethodDef] = loaded.METHODS
+    return [*lifecycle, *methods]
+
 
 def all_methods() -> list[MethodDef]:
-    """Every method of the plugin, lifecycle included (for schemas and `initialize`)."""
-    from . import methods_invocation, methods_managed, methods_probe, methods_runs
-
-    return [
-        *methods_metadata.LIFECYCLE_METHODS,
-        *methods_metadata.METHODS,
-        *methods_invocation.METHODS,
-        *methods_runs.METHODS,
-        *methods_probe.METHODS,
-        *methods_managed.METHODS,
-    ]
+    """Every method of the plugin, lifecycle included (for schemas and tests)."""
+    out: list[MethodDef] = []
+    for module in dict.fromkeys(AREA_MODULES.values()):
+        out.extend(_area_methods(module))
+    return out
 
 
 def plugin_error_to_rpc(exc: PluginError) -> RpcError:
+    from ..core.wire import to_wire_value
+
     data: dict[str, Any] = {"kind": exc.kind}
     if exc.result is not None:
         data["result"] = to_wire_value(exc.result)
@@ -74,28 +119,57 @@ def _pydantic_errors(exc: ValidationError) -> list[dict[str, str]]:
     ]
 
 
+def to_result_json(value: Any) -> Any:
+    """A handler's return value as plain JSON: wire types by Go's rules, other models by
+    pydantic's, everything else as is."""
+    from pydantic import BaseModel
+
+    from ..core.wire import RawJSON, WireModel, to_wire_value
+
+    if isinstance(value, BaseModel) and not isinstance(value, WireModel | RawJSON):
+        return value.model_dump(mode="json")
+    return to_wire_value(value)
+
+
+def _read_json_object(name: str) -> dict[str, Any]:
+    content = json.loads(data_path(name).read_text(encoding="utf-8"))
+    if not isinstance(content, dict):
+        raise ValueError(f"{name} must hold a JSON object")
+    return content
+
+
 class PluginServer:
     """Validated dispatch for every method; knows nothing of framing."""
 
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
-        self.methods = {m.name: m for m in all_methods()}
         files = load_all()
-        problems = check_files(files)
-        if problems:
-            raise RuntimeError("invalid schemas: " + "; ".join(problems))
-        self.validators: dict[str, MethodValidators] = build_validators(
-            self.methods.values(), files
-        )
+        self.names = method_names_of(files)
+        self.validators: dict[str, MethodValidators] = build_validators(self.names, files)
+        self._defs: dict[str, MethodDef] = {}
 
     def method_names(self) -> list[str]:
-        return sorted([*self.methods, *ENGINE_NOTIFICATIONS])
+        return sorted([*self.names, *ENGINE_NOTIFICATIONS])
 
-    def _parse_params(self, method: MethodDef, raw: Any) -> Any:
+    def method(self, name: str) -> MethodDef:
+        found = self._defs.get(name)
+        if found is None:
+            for method in _area_methods(area_module(name)):
+                self._defs[method.name] = method
+            found = self._defs[name]
+        return found
+
+    def _check_params(self, name: str, raw: Any) -> Any:
         instance = {} if raw is None else raw
-        errors = schema_errors(self.validators[method.name].params, instance)
+        errors = schema_errors(self.validators[name].params, instance)
         if errors:
             raise invalid_params(errors)
+        return instance
+
+    def _parse_params(self, method: MethodDef, raw: Any) -> Any:
+        from pydantic import ValidationError
+
+        instance = self._check_params(method.name, raw)
         if method.params is None:
             return None
         try:
@@ -103,59 +177,64 @@ class PluginServer:
         except ValidationError as exc:
             raise invalid_params(_pydantic_errors(exc)) from None
 
-    def _check_result(self, method: MethodDef, value: Any) -> Any:
-        wire = value.model_dump(mode="json") if _plain_model(value) else to_wire_value(value)
-        errors = schema_errors(self.validators[method.name].result, wire)
+    def _check_result(self, name: str, wire: Any) -> Any:
+        errors = schema_errors(self.validators[name].result, wire)
         if errors:
             error_id = uuid.uuid4().hex[:16]
             log.error(
-                "internal error %s: %s result fails its schema: %s",
-                error_id,
-                method.name,
-                errors[:5],
+                "internal error %s: %s result fails its schema: %s", error_id, name, errors[:5]
             )
             raise RpcError(
                 INTERNAL_ERROR, "internal error", {"kind": "internal_error", "error_id": error_id}
             )
         return wire
 
-    def handler(self, method: MethodDef) -> Callable[[Any], Awaitable[Any]]:
+    def handler(self, name: str) -> Callable[[Any], Awaitable[Any]]:
         async def handle(raw_params: Any) -> Any:
+            from ..errors import PluginError
+
+            method = self.method(name)
             params = self._parse_params(method, raw_params)
-            ctx = RequestContext(method=method.name, settings=self.settings, log=log)
+            ctx = RequestContext(method=name, settings=self.settings, log=log)
             try:
                 result = await method.handler(params, ctx)
             except PluginError as exc:
                 raise plugin_error_to_rpc(exc) from None
-            return self._check_result(method, result)
+            return self._check_result(name, to_result_json(result))
 
         return handle
 
     async def initialize(self, raw_params: Any) -> Any:
-        method = self.methods["initialize"]
-        self._parse_params(method, raw_params)
-        ctx = RequestContext(method="initialize", settings=self.settings, log=log)
-        result = methods_metadata.initialize_result(self.method_names(), ctx)
-        return self._check_result(method, result)
+        self._check_params("initialize", raw_params)
+        manifest = _read_json_object("plugin.json")
+        catalog = _read_json_object("runtime-adapters.json")
+        result = {
+            "name": PLUGIN_NAME,
+            "version": __version__,
+            "description": manifest.get("description", ""),
+            "protocol_version": PROTOCOL_VERSION,
+            "methods": self.method_names(),
+            "host_owned_responsibilities": catalog.get("host_owned_responsibilities") or [],
+            "limits": {
+                "max_message_bytes": self.settings.max_message_bytes,
+                "max_concurrent_requests": self.settings.max_concurrent_requests,
+            },
+        }
+        return self._check_result("initialize", result)
 
     async def shutdown(self, raw_params: Any) -> Any:
         """Runs once in-flight requests finished (the engine owns shutdown's timing)."""
-        self._parse_params(self.methods["shutdown"], raw_params)
+        self._check_params("shutdown", raw_params)
         return None
 
     def handlers(self) -> dict[str, Callable[[Any], Awaitable[Any]]]:
         table = {
-            name: self.handler(method)
-            for name, method in self.methods.items()
+            name: self.handler(name)
+            for name in self.names
             if name not in ("initialize", "shutdown")
         }
         table["shutdown"] = self.shutdown
         return table
-
-
-def _plain_model(value: Any) -> bool:
-    """A pydantic model that is not a wire type: dumped with pydantic's own JSON rules."""
-    return isinstance(value, BaseModel) and not isinstance(value, WireModel | RawJSON)
 
 
 async def run(settings: ServerSettings, *, stdin_fd: int = 0, stdout_fd: int = 1) -> int:

@@ -7,11 +7,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from .. import __version__
 from ..core.descriptors import RuntimeAdapterContract, RuntimeDescriptor
-from ..core.enums import PROTOCOL_VERSION
-from ..errors import InvalidInput
 from ..core.wire import RawJSON
+from ..errors import InvalidInput
 from ..operations.catalog import RuntimeAdapterCatalogDocument, adapter_contract, load_catalog_text
 from ..resources import data_path
 from .registry import MethodDef, RequestContext
@@ -69,23 +67,6 @@ def adapters_catalog() -> dict[str, Any]:
     if problem:
         raise InvalidInput(problem)
     return raw
-
-
-def initialize_result(method_names: list[str], ctx: RequestContext) -> InitializeResult:
-    manifest = plugin_manifest()
-    raw, _ = load_catalog_text()
-    return InitializeResult(
-        name=PLUGIN_NAME,
-        version=__version__,
-        description=str(manifest.get("description", "")),
-        protocol_version=PROTOCOL_VERSION,
-        methods=sorted(method_names),
-        host_owned_responsibilities=list(raw.get("host_owned_responsibilities") or []),
-        limits=ServerLimits(
-            max_message_bytes=ctx.settings.max_message_bytes,
-            max_concurrent_requests=ctx.settings.max_concurrent_requests,
-        ),
-    )
 
 
 async def _manifest(_: None, ctx: RequestContext) -> RawJSON:

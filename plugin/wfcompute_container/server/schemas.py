@@ -23,7 +23,6 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
-from pydantic import BaseModel, TypeAdapter
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
@@ -56,6 +55,9 @@ def _with_header(rel: str, schema: dict[str, Any], title: str) -> dict[str, Any]
 
 
 def _type_schema(tp: Any, defs: dict[str, Any]) -> dict[str, Any]:
+    # pydantic is imported here, not at module level: serving never generates schemas.
+    from pydantic import BaseModel, TypeAdapter
+
     schema = TypeAdapter(tp).json_schema(ref_template=_REF_TEMPLATE, mode="validation")
     for name, definition in schema.pop("$defs", {}).items():
         _merge_def(defs, name, definition)
@@ -139,19 +141,29 @@ class MethodValidators:
     result: Draft202012Validator
 
 
+def method_names_of(files: Mapping[str, Any]) -> list[str]:
+    """The methods that have a params schema, sorted."""
+    suffix = ".params.schema.json"
+    return sorted(
+        rel[len("methods/") : -len(suffix)]
+        for rel in files
+        if rel.startswith("methods/") and rel.endswith(suffix)
+    )
+
+
 def build_validators(
-    methods: Iterable[MethodDef], files: Mapping[str, Mapping[str, Any]]
+    methods: Iterable[str], files: Mapping[str, Mapping[str, Any]]
 ) -> dict[str, MethodValidators]:
     """One params and one result validator per method, built once and reused."""
     registry = build_registry(files)
     validators: dict[str, MethodValidators] = {}
-    for method in methods:
+    for name in methods:
         try:
-            params_schema = files[params_file(method.name)]
-            result_schema = files[result_file(method.name)]
+            params_schema = files[params_file(name)]
+            result_schema = files[result_file(name)]
         except KeyError as exc:
             raise FileNotFoundError(f"schema {exc.args[0]} is missing") from None
-        validators[method.name] = MethodValidators(
+        validators[name] = MethodValidators(
             params=Draft202012Validator(dict(params_schema), registry=registry),
             result=Draft202012Validator(dict(result_schema), registry=registry),
         )
