@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.runtime_state import container_names
 from tests.fixtures.sandbox_images import TOOLS, ensure_image
 from tests.operations.probe_fakes import FakeTool, install
 
+from .leftovers import containers_under, env_files_under
 from .plugin_process import PluginProcess, id_key, rss_kib
 from .valid_requests import command_run_params, valid_requests
 
@@ -88,7 +88,6 @@ def test_256_concurrent_requests_with_random_cancellations(tmp_path: Path) -> No
     rng = random.Random(seed)
     private_tmp = tmp_path / "tmpdir"
     private_tmp.mkdir()
-    before = {tool: container_names(tool) for tool in TOOLS}
 
     cheap = valid_requests(tmp_path)
     probes = [("runtime.probe", probe_params(tmp_path, kind)) for kind in ("ok", "hang")]
@@ -173,7 +172,8 @@ def test_256_concurrent_requests_with_random_cancellations(tmp_path: Path) -> No
     assert peak - baseline <= PEAK_GROWTH_KIB, (baseline, peak)
     assert retained - baseline <= RETAINED_GROWTH_KIB, (baseline, retained)
     for tool in TOOLS:
-        assert container_names(tool) - before[tool] == set(), tool
+        assert containers_under(tool, tmp_path) == [], (tool, context)
+    assert env_files_under(private_tmp) == []
     assert list(private_tmp.iterdir()) == []
     print(
         f"load: {REQUESTS} requests, {cancels_sent} cancels, {cancelled_answers} cancelled, "

@@ -45,7 +45,7 @@ def test_cancel_while_the_tool_is_being_spawned_still_removes_the_container(
     """
     log = tmp_path / "calls.log"
     tool = tmp_path / "fake-tool"
-    tool.write_text(f'#!/bin/sh\necho "$*" >> {log}\nexec sleep 30\n')
+    tool.write_text(f'#!/bin/sh\necho "$*" >> {log}\n[ "$1" = run ] && exec sleep 30\nexit 0\n')
     tool.chmod(0o755)
     real_open_process = anyio.open_process
     spawned: list[anyio.abc.Process] = []

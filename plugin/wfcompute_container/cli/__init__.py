@@ -7,6 +7,7 @@ callable taking the parsed arguments and returning the exit status.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from collections.abc import Sequence
@@ -53,7 +54,29 @@ def _add_serve_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Sub-commands whose modules import the operations layer: loaded only when asked for, so
+# that `serve` (the host's path) starts fast. name -> (module under cli/, help).
+LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "probe": ("probe", "probe this machine's container runtimes (table, or --json)"),
+    "probe-image": ("probe", "build the conformance probe image offline"),
+    "managed-runtime": ("managed", "install, check, remove managed containerd bundles"),
+}
+_GLOBAL_OPTIONS_WITH_VALUE = ("--log-level", "--max-message-bytes", "--max-concurrency")
+
+
+def command_of(argv: Sequence[str]) -> str | None:
+    """The sub-command named on a command line, if any (global options skipped)."""
+    tokens = iter(argv)
+    for token in tokens:
+        if token in _GLOBAL_OPTIONS_WITH_VALUE:
+            next(tokens, None)
+        elif not token.startswith("-"):
+            return token
+    return None
+
+
+def build_parser(load: str | None = None) -> argparse.ArgumentParser:
+    """The parser; `load` names a lazy sub-command whose real parser is added."""
     parser = argparse.ArgumentParser(
         prog=PROG,
         description=(
@@ -90,10 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate_p.set_defaults(func=cmd_validate)
 
-    from . import managed, probe
-
-    probe.add_parsers(sub)
-    managed.add_parsers(sub)
+    if load in LAZY_COMMANDS:
+        module = importlib.import_module(f"{__package__}.{LAZY_COMMANDS[load][0]}")
+        module.add_parsers(sub)
+    else:
+        for name, (_, text) in LAZY_COMMANDS.items():
+            sub.add_parser(name, help=text, add_help=False)
     parser.set_defaults(func=cmd_serve)
     return parser
 
@@ -159,8 +184,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(list(argv) if argv is not None else None)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(command_of(arguments))
+    args = parser.parse_args(arguments)
     try:
         status: int = args.func(args)
     except KeyboardInterrupt:
