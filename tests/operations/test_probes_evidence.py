@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from wfcompute_container.operations.probe_evidence import (
-    DecodedEvidence,
-    EvidenceDecodeError,
-    decode_evidence,
-)
+from wfcompute_container.core.backends import RuntimeBackendEvidence
+from wfcompute_container.operations.probe_evidence import EvidenceDecodeError, decode_evidence
 
 
 @pytest.mark.parametrize(
@@ -73,7 +70,7 @@ def test_keys_fold_case_unknown_ignored_last_duplicate_wins() -> None:
         b'"cleanup":false,"cleanup":true,"unknown":[{"x":null}],"DETAILS":["a"],'
         b'"digest":"sha256:x"} \n'
     )
-    assert decoded == DecodedEvidence(
+    assert decoded == RuntimeBackendEvidence(
         digest="sha256:x",
         workspace=True,
         network=False,
@@ -91,7 +88,7 @@ def test_exact_key_preferred_over_folded_key_regardless_of_order() -> None:
 
 
 def test_nulls_leave_zero_values() -> None:
-    assert decode_evidence(b"null") == DecodedEvidence()
+    assert decode_evidence(b"null") == RuntimeBackendEvidence()
     decoded = decode_evidence(b'{"workspace":true,"workspace":null,"details":null}')
     assert decoded.workspace is True
     assert decoded.details is None

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
+from pydantic import BaseModel
 
 from wfcompute_container.server import methods_invocation
 from wfcompute_container.server.methods_invocation import METHODS, ArtifactsHashParams
@@ -69,3 +72,20 @@ def test_cancelled_artifact_hash_stops_the_worker(
     anyio.run(scenario)
     assert seen and seen[0].is_set()
     assert worker_done.wait(30)
+
+
+@pytest.mark.parametrize(
+    ("params_type", "options_type"),
+    [
+        (methods_invocation.CommandInvocationParams, methods_invocation.CommandInvocationOptions),
+        (
+            methods_invocation.ContainerBuildInvocationParams,
+            methods_invocation.ContainerBuildInvocationOptions,
+        ),
+    ],
+)
+def test_invocation_params_carry_exactly_the_builder_options(
+    params_type: type[BaseModel], options_type: type[Any]
+) -> None:
+    # The handlers pass the params' fields to the builders one for one.
+    assert set(params_type.model_fields) == {f.name for f in dataclasses.fields(options_type)}

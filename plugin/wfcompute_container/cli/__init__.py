@@ -14,20 +14,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .. import __version__
+from .arguments import positive_int
 
 PROG = "workflow-plugin-compute-container"
 DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 DEFAULT_MAX_CONCURRENCY = 32
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive integer")
-    return value
 
 
 def _log_level(text: str) -> str:
@@ -42,13 +33,13 @@ def _log_level(text: str) -> str:
 def _add_serve_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-message-bytes",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_MAX_MESSAGE_BYTES,
         help="longest accepted input line in bytes (default 16 MiB)",
     )
     parser.add_argument(
         "--max-concurrency",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_MAX_CONCURRENCY,
         help="requests run at once; past it stdin is not read (default 32)",
     )

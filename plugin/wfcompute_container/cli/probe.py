@@ -12,6 +12,8 @@ import os
 import sys
 from typing import Any
 
+from .arguments import positive_int
+
 CONFORMANCE_IMAGE_ENV = "WFCOMPUTE_CONFORMANCE_IMAGE"
 
 
@@ -50,7 +52,7 @@ def add_parsers(subparsers: Any) -> None:
     )
     probe_p.add_argument(
         "--timeout-ms",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_TIMEOUT_MS,
         help=f"per-backend time limit in milliseconds (default {DEFAULT_TIMEOUT_MS})",
     )
@@ -74,16 +76,6 @@ def add_parsers(subparsers: Any) -> None:
         "--tag", default=DEFAULT_PROBE_IMAGE_TAG, help=f"(default {DEFAULT_PROBE_IMAGE_TAG})"
     )
     build_p.set_defaults(func=cmd_probe_image_build)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive integer")
-    return value
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:

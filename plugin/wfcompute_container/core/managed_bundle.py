@@ -13,9 +13,14 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from ..goparity.text import quote, trim_space
+from ..goparity.text import quote
 from ..goparity.timefmt import is_zero_time
-from .rules import identifier_error, public_text_errors, valid_sha256_digest
+from .rules import (
+    identifier_error,
+    public_text_errors,
+    trimmed_required_error,
+    valid_sha256_digest,
+)
 from .wire import ZERO_TIME, GoTime, OmitRule, WireModel
 
 PROTOCOL_VERSION = "compute.v1alpha1"
@@ -38,11 +43,9 @@ def _runtime_identifier_errors(field: str, value: str) -> list[str]:
 
 
 def _runtime_public_text_errors(field: str, value: str) -> list[str]:
-    trimmed = trim_space(value)
-    if trimmed == "":
-        return [f"{field} is required"]
-    if trimmed != value:
-        return [f"{field} must not contain leading or trailing whitespace"]
+    error = trimmed_required_error(field, value)
+    if error is not None:
+        return [error]
     return public_text_errors(field, value)
 
 

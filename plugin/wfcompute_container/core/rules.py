@@ -9,7 +9,8 @@ SHA256_HEX_LEN = 64
 _IDENTIFIER_FORBIDDEN = " \t\r\n/:?&#"
 # Used by version/operation checks: Go "must not contain whitespace" set (with NUL).
 VERSION_FORBIDDEN = " \t\r\n\x00"
-_NON_SHIPPABLE_MARKERS = (
+# validateRuntimeBackendPublicText's lower-case markers (§2.4); the probe redaction extends them.
+NON_SHIPPABLE_MARKERS = (
     "/users/",
     "/home/",
     "\\users\\",
@@ -26,12 +27,22 @@ _HEX = frozenset("0123456789abcdefABCDEF")
 _LOWER_HEX = frozenset("0123456789abcdef")
 
 
+def trimmed_required_error(name: str, value: str) -> str | None:
+    """Present and without surrounding white space: validateIdentifier's first two rules,
+    which the managed-bundle public-text fields share."""
+    trimmed = trim_space(value)
+    if trimmed == "":
+        return f"{name} is required"
+    if trimmed != value:
+        return f"{name} must not contain leading or trailing whitespace"
+    return None
+
+
 def identifier_error(name: str, value: str) -> str | None:
     """validateIdentifier: the first failing rule's text, None when valid."""
-    if trim_space(value) == "":
-        return f"{name} is required"
-    if trim_space(value) != value:
-        return f"{name} must not contain leading or trailing whitespace"
+    error = trimmed_required_error(name, value)
+    if error is not None:
+        return error
     if contains_any(value, _IDENTIFIER_FORBIDDEN):
         return f"{name} must not contain whitespace, scheme, path, query, or fragment"
     return None
@@ -82,7 +93,7 @@ def public_text_errors(field: str, value: str) -> list[str]:
         return []
     errors: list[str] = []
     lowered = value.lower()
-    if any(marker in lowered for marker in _NON_SHIPPABLE_MARKERS):
+    if any(marker in lowered for marker in NON_SHIPPABLE_MARKERS):
         errors.append(f"{field} contains non-shippable runtime evidence")
     if contains_any(value, "\x00\r\n"):
         errors.append(f"{field} must be single-line text")

@@ -13,6 +13,14 @@ def errno_text(err: OSError) -> str:
     return text[:1].lower() + text[1:] if text else text
 
 
+def os_error_of(err: OSError | ValueError) -> OSError:
+    """The OSError Go's syscall would give: Python refuses a path holding NUL with ValueError
+    before the call; the kernel interface Go uses answers EINVAL (`invalid argument`)."""
+    if isinstance(err, OSError):
+        return err
+    return OSError(errno.EINVAL, os.strerror(errno.EINVAL))
+
+
 def path_error(op: str, path: str, err: OSError) -> str:
     """Go *fs.PathError text, e.g. `lstat /w/x: no such file or directory`."""
     return f"{op} {path}: {errno_text(err)}"

@@ -87,17 +87,7 @@ def build_command_invocation(options: CommandInvocationOptions) -> Invocation:
     if not workload.args:
         raise InvalidInput("command args are required")
     env = command_runtime_env(workload.env, options.resolved_env)
-    request = RuntimeExecutionRequest(
-        protocol_version=PROTOCOL_VERSION,
-        task_id=options.task_id,
-        lease_id=options.lease_id,
-        workload_kind=WORKLOAD_COMMAND,
-        operation=OPERATION_RUN_SANDBOXED_COMMAND,
-        input=RawJSON(value=workload.model_copy(update={"env": None}).to_wire()),
-        env=env,
-        limits=options.limits or ResourceLimits(),
-    )
-    _raise_if(request.validation_error())
+    request = _runtime_request(options, WORKLOAD_COMMAND, OPERATION_RUN_SANDBOXED_COMMAND, env)
     return _invocation(request, options, DEFAULT_COMMAND_TIMEOUT_MS)
 
 
@@ -108,18 +98,31 @@ def build_container_build_invocation(options: ContainerBuildInvocationOptions) -
     _raise_if(workload.validation_error())
     resolve_container_build_paths(options.workspace, workload)
     env = container_build_env(workload.env, options.resolved_env)
+    request = _runtime_request(
+        options, WORKLOAD_CONTAINER_BUILD, OPERATION_BUILD_SANDBOXED_CONTAINER, env
+    )
+    return _invocation(request, options, DEFAULT_BUILD_TIMEOUT_MS)
+
+
+def _runtime_request(
+    options: CommandInvocationOptions | ContainerBuildInvocationOptions,
+    workload_kind: str,
+    operation: str,
+    env: dict[str, str] | None,
+) -> RuntimeExecutionRequest:
+    """The validated runtime request; its input is the workload without its env refs."""
     request = RuntimeExecutionRequest(
         protocol_version=PROTOCOL_VERSION,
         task_id=options.task_id,
         lease_id=options.lease_id,
-        workload_kind=WORKLOAD_CONTAINER_BUILD,
-        operation=OPERATION_BUILD_SANDBOXED_CONTAINER,
-        input=RawJSON(value=workload.model_copy(update={"env": None}).to_wire()),
+        workload_kind=workload_kind,
+        operation=operation,
+        input=RawJSON(value=options.workload.model_copy(update={"env": None}).to_wire()),
         env=env,
         limits=options.limits or ResourceLimits(),
     )
     _raise_if(request.validation_error())
-    return _invocation(request, options, DEFAULT_BUILD_TIMEOUT_MS)
+    return request
 
 
 def _invocation(

@@ -52,7 +52,7 @@ class ExecProbeRunner:
             # Go's LookPath checks such a name itself: a regular file with an execute bit.
             try:
                 info = os.stat(name)
-            except OSError:
+            except (OSError, ValueError):  # ValueError: a NUL in the name (Go: EINVAL)
                 return None
             return name if stat.S_ISREG(info.st_mode) and info.st_mode & 0o111 else None
         try:

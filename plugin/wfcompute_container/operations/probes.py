@@ -32,7 +32,7 @@ from ..core.backends import (
 )
 from ..core.descriptors import ExecutorRef
 from ..core.managed_bundle import ManagedRuntimeBundleDescriptor
-from ..core.rules import public_text_errors
+from ..core.rules import NON_SHIPPABLE_MARKERS, public_text_errors
 from ..goparity.jsonenc import marshal
 from ..goparity.oserror import path_error
 from ..goparity.paths import abs_path
@@ -66,23 +66,9 @@ REASON_EXECUTABLE_UNAVAILABLE = "runtime executable is unavailable"
 REASON_REDACTED = "runtime probe failed; details redacted"
 REASON_EMPTY = "runtime probe failed"
 
-# Lower-case substrings that make a probe reason unshippable (reference redaction list).
-_REDACTION_MARKERS = (
-    "/users/",
-    "/home/",
-    "\\users\\",
-    ".sock",
-    "token",
-    "cookie",
-    "secret",
-    "password",
-    "credential",
-    "auth",
-    "authentication",
-    "unauthorized",
-    "authorization",
-    "bearer",
-)
+# Lower-case substrings that make a probe reason unshippable (go-plugin-behaviour §10.6): the
+# core public-text markers plus the auth words, so an auth failure never ships its details.
+_REDACTION_MARKERS = (*NON_SHIPPABLE_MARKERS, "auth", "authentication", "unauthorized")
 # Stderr lines quoted in reasons are cut here; one line is context, not a log.
 _STDERR_LINE_LIMIT = 300
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import types
-import typing
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -26,6 +24,12 @@ from ..core.rules import valid_sha256_digest
 from ..core.wire import RawJSON
 from ..core.workloads import CommandWorkload, ContainerBuildWorkload
 from ..errors import InvalidInput, LimitExceeded, PluginError, RuntimeFailure, RuntimeUnavailable
+from ..goparity.jsondecode import (
+    cannot_unmarshal_field,
+    cannot_unmarshal_value,
+    fold_keys,
+    fold_name,
+)
 from ..goparity.jsonenc import marshal
 from ..goparity.paths import join
 from ..goparity.text import first_non_empty, quote
@@ -81,7 +85,6 @@ async def run_command(invocation: Invocation, runtime: Runtime | None) -> Runtim
     await _require_available(runtime)
 
     timeout_ms = invocation.timeout_ms if invocation.timeout_ms > 0 else DEFAULT_COMMAND_TIMEOUT_MS
-    limit_hit = first_non_empty(invocation.timeout_limit_hit, DEFAULT_TIMEOUT_LIMIT_HIT)
     sandbox_request = SandboxRunRequest(
         image=invocation.image,
         command=list(workload.args),
@@ -91,15 +94,9 @@ async def run_command(invocation: Invocation, runtime: Runtime | None) -> Runtim
         network=first_non_empty(invocation.network, DEFAULT_NETWORK),
         limits=request.limits,
     )
-    started = _now()
-    outcome = await run_sandbox(
-        runtime,
-        sandbox_request,
-        timeout=timeout_ms / 1000,
-        output_limit=request.limits.output_bytes,
+    result = await _run_sandboxed(
+        runtime, invocation, sandbox_request, timeout_ms, "sandboxed command"
     )
-    result = _result(started, outcome)
-    _raise_for_stop(result, outcome, "sandboxed command", timeout_ms, limit_hit)
 
     allowlist = workload.artifact_allowlist or []
     if allowlist:
@@ -151,7 +148,6 @@ async def run_container_build(
     await _require_available(runtime)
 
     timeout_ms = invocation.timeout_ms if invocation.timeout_ms > 0 else DEFAULT_BUILD_TIMEOUT_MS
-    limit_hit = first_non_empty(invocation.timeout_limit_hit, DEFAULT_TIMEOUT_LIMIT_HIT)
     push = workload.push_target_ref != ""
     host_digest_path = join(invocation.workspace, BUILD_DIGEST_FILE_NAME)
     env = build_env(workload, dockerfile, push, request.env or {})
@@ -168,15 +164,9 @@ async def run_container_build(
         network=first_non_empty(invocation.network, DEFAULT_NETWORK),
         limits=request.limits,
     )
-    started = _now()
-    outcome = await run_sandbox(
-        runtime,
-        sandbox_request,
-        timeout=timeout_ms / 1000,
-        output_limit=request.limits.output_bytes,
+    result = await _run_sandboxed(
+        runtime, invocation, sandbox_request, timeout_ms, "sandboxed container build"
     )
-    result = _result(started, outcome)
-    _raise_for_stop(result, outcome, "sandboxed container build", timeout_ms, limit_hit)
 
     await _resolve_build_digest(result, host_digest_path)
     if not valid_sha256_digest(result.artifact_hash) and result.exit_code == 0:
@@ -231,6 +221,28 @@ async def _require_available(runtime: Runtime) -> None:
         raise RuntimeUnavailable(f"sandbox runtime unavailable: {error}")
 
 
+async def _run_sandboxed(
+    runtime: Runtime,
+    invocation: Invocation,
+    sandbox_request: SandboxRunRequest,
+    timeout_ms: int,
+    what: str,
+) -> RuntimeExecutionResult:
+    """Run the container and turn its outcome into a result; a stop (deadline, output limit,
+    tool failure) raises with that result attached."""
+    started = _now()
+    outcome = await run_sandbox(
+        runtime,
+        sandbox_request,
+        timeout=timeout_ms / 1000,
+        output_limit=invocation.request.limits.output_bytes,
+    )
+    result = _result(started, outcome)
+    limit_hit = first_non_empty(invocation.timeout_limit_hit, DEFAULT_TIMEOUT_LIMIT_HIT)
+    _raise_for_stop(result, outcome, what, timeout_ms, limit_hit)
+    return result
+
+
 def _result(started: datetime, outcome: SandboxRunResult) -> RuntimeExecutionResult:
     return RuntimeExecutionResult(
         started_at=started,
@@ -281,81 +293,32 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-# Go json.Unmarshal into a struct: keys match field names case-insensitively (exact match
-# preferred), unknown keys are ignored, a JSON null document leaves the zero value.
-
-
 def decode_workload(raw: RawJSON, model: type[_ModelT], go_name: str, prefix: str) -> _ModelT:
+    """Go json.Unmarshal of the request input into the workload struct (a JSON null
+    document leaves the zero value)."""
     value = raw.value
     if value is None:
         return model()
     if not isinstance(value, dict):
-        raise InvalidInput(
-            f"{prefix}: json: cannot unmarshal {_json_kind(value)} into Go value of type "
-            f"protocol.{go_name}"
-        )
+        raise InvalidInput(f"{prefix}: {cannot_unmarshal_value(value, f'protocol.{go_name}')}")
     try:
-        return model.model_validate(_fold_keys(value, model))
+        return model.model_validate(fold_keys(model, value))
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(part) for part in first["loc"] if isinstance(part, str))
         bad = _value_at(value, first["loc"])
-        raise InvalidInput(
-            f"{prefix}: json: cannot unmarshal {_json_kind(bad)} into Go struct field "
-            f"{go_name}.{loc}"
-        ) from exc
-
-
-def _fold_keys(document: dict[str, Any], model: type[BaseModel]) -> dict[str, Any]:
-    names = list(model.model_fields)
-    folded: dict[str, Any] = {}
-    for key, item in document.items():
-        name = key if key in names else next((n for n in names if n.lower() == key.lower()), None)
-        if name is None:
-            continue
-        nested = _nested_model(model.model_fields[name].annotation)
-        if nested is not None and isinstance(item, dict):
-            item = _fold_keys(item, nested)
-        elif nested is not None and isinstance(item, list):
-            item = [_fold_keys(x, nested) if isinstance(x, dict) else x for x in item]
-        folded[name] = item
-    return folded
-
-
-def _nested_model(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    origin = typing.get_origin(annotation)
-    if origin in (list, typing.Union, types.UnionType):
-        for arg in typing.get_args(annotation):
-            found = _nested_model(arg)
-            if found is not None:
-                return found
-    return None
+        raise InvalidInput(f"{prefix}: {cannot_unmarshal_field(bad, f'{go_name}.{loc}')}") from exc
 
 
 def _value_at(document: Any, loc: tuple[int | str, ...]) -> Any:
+    """The decoded JSON value a validation error's location points at (last key wins)."""
     current = document
     for part in loc:
         if isinstance(current, dict) and isinstance(part, str):
-            matches = [k for k in current if k.lower() == part.lower()]
+            matches = [k for k in current if fold_name(k) == fold_name(part)]
             current = current[matches[-1]] if matches else None
         elif isinstance(current, list) and isinstance(part, int) and part < len(current):
             current = current[part]
         else:
             return current
     return current
-
-
-def _json_kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return "null"

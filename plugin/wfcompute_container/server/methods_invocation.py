@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from functools import partial
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 import anyio
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
@@ -39,6 +39,9 @@ from .registry import MethodDef, RequestContext
 
 class _Params(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+_OptionsT = TypeVar("_OptionsT", CommandInvocationOptions, ContainerBuildInvocationOptions)
 
 
 class EnvResolveParams(_Params):
@@ -130,37 +133,19 @@ async def _env_resolve(params: EnvResolveParams, ctx: RequestContext) -> EnvReso
 
 
 async def _invocation_command(params: CommandInvocationParams, ctx: RequestContext) -> Invocation:
-    options = CommandInvocationOptions(
-        task_id=params.task_id,
-        lease_id=params.lease_id,
-        image=params.image,
-        workspace=params.workspace,
-        workload=params.workload,
-        network=params.network,
-        timeout_ms=params.timeout_ms,
-        timeout_limit_hit=params.timeout_limit_hit,
-        resolved_env=params.resolved_env,
-        limits=params.limits,
-    )
-    return build_command_invocation(options)
+    return build_command_invocation(_options(params, CommandInvocationOptions))
 
 
 async def _invocation_container_build(
     params: ContainerBuildInvocationParams, ctx: RequestContext
 ) -> Invocation:
-    options = ContainerBuildInvocationOptions(
-        task_id=params.task_id,
-        lease_id=params.lease_id,
-        image=params.image,
-        workspace=params.workspace,
-        workload=params.workload,
-        network=params.network,
-        timeout_ms=params.timeout_ms,
-        timeout_limit_hit=params.timeout_limit_hit,
-        resolved_env=params.resolved_env,
-        limits=params.limits,
-    )
+    options = _options(params, ContainerBuildInvocationOptions)
     return await anyio.to_thread.run_sync(build_container_build_invocation, options)
+
+
+def _options(params: _InvocationParams, options_type: type[_OptionsT]) -> _OptionsT:
+    # The params carry exactly the builder options' fields (the workload included).
+    return options_type(**dict(params))
 
 
 async def _build_resolve_paths(

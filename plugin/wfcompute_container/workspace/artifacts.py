@@ -28,6 +28,7 @@ from .paths import (
     Anchor,
     locate,
     open_anchor,
+    open_checked,
     open_located,
     os_error,
     reject_symlink_path_components,
@@ -82,19 +83,11 @@ class _ArtifactHasher:
         if not stat.S_ISREG(found.st_mode):
             raise InvalidInput(f"artifact {shown} is not a regular file")
         self.sha.update(os.fsencode(rel) + b"\x00")
+        # A name that became a link or another file after the check: the reference would
+        # have opened the new file and then found a different inode.
         changed = InvalidInput(f"artifact {shown} changed while opening")
-        try:
-            fd = os.open(name, FILE_READ_FLAGS, dir_fd=parent_fd)
-        except OSError as exc:
-            # ELOOP: the name became a symlink after the check; the reference would have
-            # opened its target and then found a different inode.
-            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                raise changed from None
-            raise os_error("open", path, exc) from None
+        fd = open_checked(name, parent_fd, path, found, FILE_READ_FLAGS, changed)
         with open(fd, "rb", buffering=0, closefd=True) as stream:
-            opened = os.fstat(fd)
-            if not (stat.S_ISREG(opened.st_mode) and same_file(opened, found)):
-                raise changed
             view, update = self._view, self.sha.update
             while True:
                 try:

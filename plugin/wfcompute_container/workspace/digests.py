@@ -3,14 +3,14 @@ line and the digest file a builder leaves in the workspace."""
 
 from __future__ import annotations
 
-import errno
 import os
 import stat
 
 from ..core.rules import valid_sha256_digest
 from ..errors import InvalidInput
+from ..goparity.oserror import os_error_of
 from ..goparity.text import quote, trim_space
-from .paths import FILE_READ_FLAGS, os_error, same_file
+from .paths import FILE_READ_FLAGS, open_checked, os_error
 
 BUILD_DIGEST_MARKER = "WORKFLOW_COMPUTE_BUILD_DIGEST="
 BUILD_DIGEST_FILE_NAME = ".wfcompute-container-build-digest"
@@ -48,21 +48,13 @@ def read_build_digest(path: str) -> str:
     """The trimmed digest in a regular file at path, opened without following links."""
     try:
         found = os.stat(path, follow_symlinks=False)
-    except OSError as exc:
-        raise os_error("lstat", path, exc) from None
+    except (OSError, ValueError) as exc:
+        raise os_error("lstat", path, os_error_of(exc)) from None
     if not stat.S_ISREG(found.st_mode):
         raise InvalidInput("sandboxed container-build digest path must be regular file")
     changed = InvalidInput("sandboxed container-build digest path changed while opening")
-    try:
-        fd = os.open(path, FILE_READ_FLAGS)
-    except OSError as exc:
-        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-            raise changed from None
-        raise os_error("open", path, exc) from None
+    fd = open_checked(path, None, path, found, FILE_READ_FLAGS, changed)
     with open(fd, "rb", buffering=0, closefd=True) as stream:
-        opened = os.fstat(fd)
-        if not (stat.S_ISREG(opened.st_mode) and same_file(opened, found)):
-            raise changed
         try:
             data = stream.read(MAX_DIGEST_FILE_BYTES + 1)
         except OSError as exc:

@@ -20,7 +20,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
 from ..errors import InvalidInput
-from ..goparity.oserror import path_error
+from ..goparity.oserror import os_error_of, path_error
 from ..goparity.paths import RelError, clean, escapes, is_abs, join, rel
 from ..goparity.text import quote
 
@@ -120,21 +120,21 @@ def open_anchor(root: str) -> Iterator[Anchor]:
     root_c = clean(root)
     try:
         root_stat = os.stat(root_c, follow_symlinks=False)
-    except OSError as exc:
-        raise os_error("lstat", root_c, exc) from None
+    except (OSError, ValueError) as exc:
+        raise os_error("lstat", root_c, os_error_of(exc)) from None
     if stat.S_ISLNK(root_stat.st_mode):
         raise symlink_error(root_c)
     if not stat.S_ISDIR(root_stat.st_mode):
         yield Anchor(path=root_c, fd=None, stat=root_stat)
         return
-    fd = _open_checked(root_c, None, root_c, root_stat, DIR_LOOKUP_FLAGS)
+    fd = open_checked(root_c, None, root_c, root_stat, DIR_LOOKUP_FLAGS)
     try:
         yield Anchor(path=root_c, fd=fd, stat=root_stat)
     finally:
         os.close(fd)
 
 
-def _open_checked(
+def open_checked(
     name: str,
     dir_fd: int | None,
     path: str,
@@ -210,7 +210,7 @@ def locate(anchor: Anchor, target: str) -> Iterator[Location]:
             if not stat.S_ISDIR(part_stat.st_mode):
                 dir_fd = None
                 continue
-            child = _open_checked(part, dir_fd, current, part_stat, DIR_LOOKUP_FLAGS)
+            child = open_checked(part, dir_fd, current, part_stat, DIR_LOOKUP_FLAGS)
             fds.callback(os.close, child)
             dir_fd = child
 
@@ -219,10 +219,11 @@ def _lstat_at(name: str, dir_fd: int, path: str) -> os.stat_result | None:
     """fstatat(dir_fd, name, AT_SYMLINK_NOFOLLOW); None when it does not exist."""
     try:
         return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-    except OSError as exc:
-        if exc.errno == errno.ENOENT:
+    except (OSError, ValueError) as exc:
+        err = os_error_of(exc)
+        if err.errno == errno.ENOENT:
             return None
-        raise os_error("lstat", path, exc) from None
+        raise os_error("lstat", path, err) from None
 
 
 def open_located(
@@ -234,10 +235,10 @@ def open_located(
         raise os_error("lstat", location.path, OSError(errno.ENOENT, "no such file"))
     if location.parent_fd is not None:
         parent, name = location.parent_fd, location.name
-        return _open_checked(name, parent, location.path, found, flags, changed)
+        return open_checked(name, parent, location.path, found, flags, changed)
     if anchor.fd is not None:
-        return _open_checked(".", anchor.fd, location.path, found, flags, changed)
-    return _open_checked(location.path, None, location.path, found, flags, changed)
+        return open_checked(".", anchor.fd, location.path, found, flags, changed)
+    return open_checked(location.path, None, location.path, found, flags, changed)
 
 
 def reject_symlink_path_components(root: str, target: str) -> None:

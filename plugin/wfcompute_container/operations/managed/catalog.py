@@ -7,17 +7,17 @@ applies on top of each bundle's own validation.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar, get_args
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from ...core.managed_bundle import ManagedRuntimeBundleDescriptor
 from ...core.wire import ZERO_TIME, GoTime, OmitRule, WireModel
 from ...errors import InvalidInput
-from ...goparity.oserror import path_error
+from ...goparity.jsondecode import GoJSONError, cannot_unmarshal_value, fold_keys, loads
+from ...goparity.oserror import os_error_of, path_error
 from ...goparity.text import first_non_empty, quote, trim_space
 from ...goparity.timefmt import is_zero_time
 
@@ -164,21 +164,21 @@ class CatalogError(InvalidInput):
 
 
 def decode_catalog(data: bytes) -> ManagedRuntimeBundleCatalog:
-    """Decode catalog JSON; raises ValueError with a JSON-decoder text."""
+    """Decode catalog JSON; raises ValueError with a JSON-decoder text.
+
+    Go's key rules apply: a newer catalog with extra fields still loads, as for the reference.
+    """
     try:
-        document: Any = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(_json_error_text(data, err)) from err
+        document: Any = loads(data.decode("utf-8", errors="replace"))
+    except GoJSONError as err:
+        raise ValueError(str(err)) from err
     if document is None:
         return ManagedRuntimeBundleCatalog()
     if not isinstance(document, dict):
-        raise ValueError(
-            f"json: cannot unmarshal {_json_kind(document)} into Go value of type "
-            "container.ManagedRuntimeBundleCatalog"
-        )
+        raise ValueError(cannot_unmarshal_value(document, "container.ManagedRuntimeBundleCatalog"))
     try:
         return ManagedRuntimeBundleCatalog.model_validate(
-            go_decode_shape(ManagedRuntimeBundleCatalog, document)
+            fold_keys(ManagedRuntimeBundleCatalog, document)
         )
     except ValidationError as err:
         first = err.errors()[0]
@@ -186,55 +186,12 @@ def decode_catalog(data: bytes) -> ManagedRuntimeBundleCatalog:
         raise ValueError(f"json: invalid value for {location}: {first['msg']}") from err
 
 
-def go_decode_shape(model: type[BaseModel], document: dict[str, Any]) -> dict[str, Any]:
-    """Map a JSON object onto `model`'s fields the way Go's decoder does.
-
-    Keys match field names exactly or else case-insensitively, unknown keys are ignored, and
-    nested objects (also inside lists) are treated the same way. A newer catalog with extra
-    fields therefore still loads, as it would for the reference.
-    """
-    fields = model.model_fields
-    shaped: dict[str, Any] = {}
-    for key, value in document.items():
-        name = key if key in fields else _fold_match(key, fields)
-        if name is not None:
-            shaped[name] = _shape_value(fields[name].annotation, value)
-    return shaped
-
-
-def _fold_match(key: str, fields: dict[str, Any]) -> str | None:
-    folded = key.casefold()
-    return next((name for name in fields if name.casefold() == folded), None)
-
-
-def _shape_value(annotation: Any, value: Any) -> Any:
-    nested = _model_in(annotation)
-    if nested is None:
-        return value
-    if isinstance(value, dict):
-        return go_decode_shape(nested, value)
-    if isinstance(value, list):
-        return [go_decode_shape(nested, v) if isinstance(v, dict) else v for v in value]
-    return value
-
-
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    """The model class inside `Model`, `Model | None` or `list[Model] | None`."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in get_args(annotation):
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None
-
-
 def load_catalog(path: str | Path) -> ManagedRuntimeBundleCatalog:
     """Read and decode a catalog file with the CLI's error texts."""
     try:
         data = Path(path).read_bytes()
-    except OSError as err:
-        message = path_error("open", str(path), err)
+    except (OSError, ValueError) as err:
+        message = path_error("open", str(path), os_error_of(err))
         raise CatalogError(f"read managed runtime catalog: {message}") from err
     try:
         return decode_catalog(data)
@@ -250,28 +207,3 @@ def default_catalog_path() -> Path:
         return data_path(CATALOG_FILE_NAME)
     except (ImportError, FileNotFoundError):
         return Path(__file__).resolve().parents[4] / CATALOG_FILE_NAME
-
-
-def _json_kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
-
-
-def _json_error_text(data: bytes, err: Exception) -> str:
-    if not data.strip():
-        return "unexpected end of JSON input"
-    if isinstance(err, json.JSONDecodeError):
-        if err.pos >= len(err.doc.rstrip()):
-            return "unexpected end of JSON input"
-        char = err.doc[err.pos]
-        if err.msg.startswith("Extra data"):
-            return f"invalid character {char!r} after top-level value"
-        return f"invalid character {char!r} looking for beginning of value"
-    return str(err)

@@ -210,32 +210,18 @@ class ManagedRuntimeBundleInstaller:
         )
 
     async def _fetch_verified(self, bundle: ManagedRuntimeBundleDescriptor) -> _VerifiedObjects:
-        base = self.catalog.source_base_url
         artifact = await self._fetch(
-            bundle,
-            "artifact",
-            bundle.artifact_name,
-            _object_url(base, bundle.artifact_name),
-            bundle.artifact_digest,
+            bundle, "artifact", bundle.artifact_name, bundle.artifact_digest
         )
         checksum = await self._fetch(
-            bundle,
-            "checksum",
-            bundle.checksum_name,
-            _object_url(base, bundle.checksum_name),
-            bundle.checksum_digest,
+            bundle, "checksum", bundle.checksum_name, bundle.checksum_digest
         )
         signature = await self._fetch(
-            bundle,
-            "signature",
-            bundle.signature_name,
-            _object_url(base, bundle.signature_name),
-            bundle.signature_digest,
+            bundle, "signature", bundle.signature_name, bundle.signature_digest
         )
         trust_root = self.catalog.trust_root_for_bundle(bundle)
-        trust_root_url = trim_space(trust_root.url) or _object_url(base, trust_root.name)
         key = await self._fetch(
-            bundle, "trust root", trust_root.name, trust_root_url, trust_root.digest
+            bundle, "trust root", trust_root.name, trust_root.digest, url=trim_space(trust_root.url)
         )
         _require_checksum_pin(checksum, bundle)
         await _require_signature(key, signature, checksum, bundle)
@@ -246,9 +232,12 @@ class ManagedRuntimeBundleInstaller:
         bundle: ManagedRuntimeBundleDescriptor,
         kind: str,
         name: str,
-        url: str,
         digest: str,
+        *,
+        url: str = "",
     ) -> bytes:
+        """One pinned object, from `url` or else from the catalog's source base URL."""
+        url = url or _object_url(self.catalog.source_base_url, name)
         if trim_space(name) == "":
             raise InvalidInput(f"managed runtime {kind} object name is required")
         if trim_space(digest) == "":

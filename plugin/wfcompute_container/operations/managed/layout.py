@@ -24,7 +24,7 @@ from pydantic import ConfigDict, ValidationError
 from ...core.wire import ZERO_TIME, GoTime, WireModel
 from ...errors import InvalidInput
 from ...goparity.jsonenc import marshal_indent
-from ...goparity.oserror import is_not_exist, path_error
+from ...goparity.oserror import is_not_exist, os_error_of, path_error
 from ...goparity.paths import abs_path, clean, escapes, join, rel
 from ...goparity.text import quote, trim_space
 from .archive import ArchiveError, check_symlink_target
@@ -114,10 +114,11 @@ def reject_symlinks_in_root_path(root: str) -> None:
         current = join(current, part)
         try:
             info = os.lstat(current)
-        except OSError as err:
+        except (OSError, ValueError) as exc:
+            err = os_error_of(exc)
             if is_not_exist(err):
                 return
-            raise InvalidInput(path_error("lstat", current, err)) from err
+            raise InvalidInput(path_error("lstat", current, err)) from exc
         if stat.S_ISLNK(info.st_mode):
             raise InvalidInput(
                 f"managed runtime install root path {quote(root)} contains symlink {quote(current)}"
@@ -149,15 +150,15 @@ def bundle_lock(install_root: str, bundle_id: str) -> Iterator[None]:
     locks = join(install_root, LOCKS_DIR)
     try:
         make_dirs(locks)
-    except OSError as err:
-        raise InvalidInput(path_error("mkdir", locks, err)) from err
+    except (OSError, ValueError) as err:
+        raise InvalidInput(path_error("mkdir", locks, os_error_of(err))) from err
     lock_path = join(locks, f"{bundle_id}.lock")
     try:
         fd = os.open(lock_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     except FileExistsError as err:
         raise InvalidInput(f"managed runtime bundle {quote(bundle_id)} is already locked") from err
-    except OSError as err:
-        raise InvalidInput(path_error("open", lock_path, err)) from err
+    except (OSError, ValueError) as err:
+        raise InvalidInput(path_error("open", lock_path, os_error_of(err))) from err
     try:
         os.write(fd, f"{os.getpid()}\n".encode())
     finally:
