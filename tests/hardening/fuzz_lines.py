@@ -62,6 +62,15 @@ def readable_request_id(line: bytes, limit: int) -> int | str | None:
     return msg_id
 
 
+def corrupted_line(line: bytes, msg_id: int | str, limit: int) -> FuzzLine:
+    """A byte-corrupted request; one whose id the corruption turned into another id (which
+    may be one of ours, answered elsewhere) is not sent."""
+    readable = readable_request_id(line, limit)
+    if readable is not None and readable != msg_id:
+        return FuzzLine(b"\n", kind="blank")
+    return FuzzLine(line, [msg_id] if readable == msg_id else [], [msg_id], "corrupt")
+
+
 def batch_request_ids(elements: list[Any]) -> list[int | str]:
     """Ids a batch's answer array must hold: elements that are objects with a valid id."""
     ids: list[int | str] = []
@@ -84,7 +93,9 @@ json_scalars = (
 )
 json_values = st.recursive(
     json_scalars,
-    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=12), inner, max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=12), inner, max_size=5)
+    ),
     max_leaves=25,
 )
 method_names = st.one_of(
@@ -257,19 +268,18 @@ def fuzz_lines(
         return FuzzLine(data, [msg_id] if readable == msg_id else [], [msg_id], kind)
     if kind == "corrupt":
         message, msg_id = draw(mutated_requests(bases, pool, catalog))
-        data = bytearray(encode(message, rng).rstrip(b"\r\n"))
+        corrupted = bytearray(encode(message, rng).rstrip(b"\r\n"))
         for _ in range(draw(st.integers(1, 4))):
-            position = rng.randrange(len(data))
+            position = rng.randrange(len(corrupted))
             op = rng.randrange(3)
             if op == 0:
-                del data[position]
+                del corrupted[position]
             elif op == 1:
-                data[position] = rng.randrange(256)
+                corrupted[position] = rng.randrange(256)
             else:
-                data.insert(position, rng.choice(b'{}[]",:\\\x00\xff'))
-        data = bytearray(bytes(data).replace(b"\n", b" ").replace(b"\r", b" ")) + b"\n"
-        readable = readable_request_id(bytes(data), limit)
-        return FuzzLine(bytes(data), [msg_id] if readable == msg_id else [], [msg_id], kind)
+                corrupted.insert(position, rng.choice(b'{}[]",:\\\x00\xff'))
+        line = bytes(corrupted).replace(b"\n", b" ").replace(b"\r", b" ") + b"\n"
+        return corrupted_line(line, msg_id, limit)
     if kind == "oversized":
         size = draw(st.integers(limit + 1, limit * 4))
         pad = draw(st.sampled_from([b"x", b"\xff", b"[", b" "]))
@@ -298,3 +308,137 @@ def fuzz_lines(
     readable = len(data) < limit - 16
     expect = [i for i in batch_request_ids(elements) if i in own] if readable else []
     return FuzzLine(data, expect, own, "batch")
+
+
+# ----- plain-random generator (the soak run: hypothesis draws are too slow for 100 000) --
+
+
+def random_json(rng: random.Random, depth: int = 0) -> JSONValue:
+    roll = rng.randrange(10 if depth < 3 else 6)
+    if roll == 0:
+        return None
+    if roll == 1:
+        return rng.random() < 0.5
+    if roll == 2:
+        return rng.choice([0, -1, 1, 2**31, 2**63, -(2**64), rng.randrange(-1000, 1000)])
+    if roll == 3:
+        return rng.choice([0.5, -1e308, 1e-7, 3.0])
+    if roll in (4, 5):
+        alphabet = "abc/._-:{}[]\"\\ \x00\né\u2028\U0001f600$"
+        return "".join(rng.choice(alphabet) for _ in range(rng.randrange(12)))
+    if roll in (6, 7):
+        return [random_json(rng, depth + 1) for _ in range(rng.randrange(4))]
+    return {
+        str(random_json(rng, 3)): random_json(rng, depth + 1) for _ in range(rng.randrange(4))
+    }
+
+
+class RandomLines:
+    """Hostile lines from a seeded ``random.Random``, same kinds as ``fuzz_lines``."""
+
+    KINDS = ("bytes", "json", "mutated", "mutated", "mutated", "golden", "corrupt", "batch",
+             "bad-id", "blank", "oversized")
+
+    def __init__(
+        self,
+        rng: random.Random,
+        bases: list[tuple[str, dict[str, Any]]],
+        golden: list[str],
+        pool: IdPool,
+        catalog: str,
+        limit: int,
+    ) -> None:
+        self.rng = rng
+        self.bases = bases
+        self.golden = [g for g in golden if _golden_usable(g)]
+        self.pool = pool
+        self.catalog = catalog
+        self.limit = limit
+
+    def _mutated(self) -> tuple[dict[str, Any], int | str]:
+        rng = self.rng
+        method, params = rng.choice(self.bases)
+        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "params": params}
+        for _ in range(rng.randrange(4)):
+            target = rng.choice(["params", "params", "params", "method", "jsonrpc", "all"])
+            if target == "params":
+                message["params"] = mutate_params(message.get("params"), rng, random_json(rng))
+            elif target == "method":
+                message["method"] = rng.choice(
+                    ["plugin.manifest", "exit", "initialize", "", "x", 7, None, "command.run"]
+                )
+            elif target == "jsonrpc":
+                message["jsonrpc"] = rng.choice(["1.0", 2, None, "2.0 "])
+            else:
+                message["params"] = random_json(rng)
+        msg_id = self.pool.take()
+        message["id"] = msg_id
+        method_name = message["method"] if isinstance(message["method"], str) else ""
+        message["params"] = _guard(method_name, message.get("params"), self.catalog)
+        return message, msg_id
+
+    def _tracked(self, data: bytes, msg_id: int | str, kind: str) -> FuzzLine:
+        readable = readable_request_id(data, self.limit)
+        return FuzzLine(data, [msg_id] if readable == msg_id else [], [msg_id], kind)
+
+    def next(self) -> FuzzLine:
+        rng = self.rng
+        kind = rng.choice(self.KINDS)
+        if kind == "oversized" and rng.random() < 0.9:
+            kind = "mutated"  # oversized lines are costly to send: keep them rare
+        if kind == "bytes":
+            raw = bytes(rng.randrange(256) for _ in range(rng.randrange(200)))
+            return FuzzLine(raw.replace(b"\n", b" ") + b"\n", kind=kind)
+        if kind == "json":
+            return FuzzLine(encode(random_json(rng), rng), kind=kind)
+        if kind == "blank":
+            return FuzzLine(rng.choice([b"\n", b"\r\n", b"  \n"]), kind=kind)
+        if kind == "mutated":
+            message, msg_id = self._mutated()
+            return self._tracked(encode(message, rng), msg_id, kind)
+        if kind == "golden":
+            value = json.loads(rng.choice(self.golden))
+            msg_id = self.pool.take()
+            value["id"] = msg_id
+            method = value.get("method")
+            if isinstance(method, str) and method.endswith(".run"):
+                value.setdefault("params", {}).update({"runtime": {"tool": "nerdctl"}})
+            return self._tracked(encode(value, rng), msg_id, kind)
+        if kind == "corrupt":
+            message, msg_id = self._mutated()
+            corrupted = bytearray(encode(message, rng).rstrip(b"\r\n"))
+            for _ in range(rng.randrange(1, 5)):
+                position = rng.randrange(len(corrupted))
+                corrupted[position : position + 1] = bytes([rng.randrange(256)])
+            line = bytes(corrupted).replace(b"\n", b" ").replace(b"\r", b" ") + b"\n"
+            return corrupted_line(line, msg_id, self.limit)
+        if kind == "bad-id":
+            message, _ = self._mutated()
+            message["id"] = rng.choice([None, True, 1.5, [1], {"a": 1}])
+            return FuzzLine(encode(message, rng), kind=kind)
+        if kind == "oversized":
+            msg_id = self.pool.take()
+            head = json.dumps({"jsonrpc": "2.0", "id": msg_id, "method": "digest.validate"})
+            pad = b"x" * rng.randrange(self.limit + 1, self.limit * 3)
+            data = head.encode()[:-1] + b',"params":{"digest":"' + pad + b'"}}\n'
+            return FuzzLine(data, [], [msg_id], kind)
+        elements: list[Any] = []
+        own: list[int | str] = []
+        for _ in range(rng.randrange(6)):
+            if rng.random() < 0.7:
+                message, msg_id = self._mutated()
+                own.append(msg_id)
+                elements.append(message)
+            else:
+                elements.append(random_json(rng))
+        data = encode(elements, rng)
+        expect = batch_request_ids(elements) if len(data) < self.limit - 16 else []
+        return FuzzLine(data, [i for i in expect if i in own], own, "batch")
+
+
+def _golden_usable(text: str) -> bool:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(value, dict) and "id" in value and value.get("method") not in SESSION_METHODS

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import os
 import threading
@@ -80,10 +81,8 @@ class ArgvWatch:
 def _strings(value: Any) -> Iterable[str]:
     if isinstance(value, str):
         yield value
-        try:
+        with contextlib.suppress(binascii.Error, ValueError):
             yield base64.b64decode(value, validate=True).decode("utf-8", "replace")
-        except (binascii.Error, ValueError):
-            pass
     elif isinstance(value, dict):
         for key, item in value.items():
             yield key

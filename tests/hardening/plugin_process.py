@@ -7,6 +7,7 @@ responses inside batch arrays too.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -186,10 +187,8 @@ class PluginProcess:
 
     def finish(self, timeout: float = 60.0) -> int:
         """Close stdin, wait for the exit status and for both streams to end."""
-        try:
+        with contextlib.suppress(BrokenPipeError):
             self.close_stdin()
-        except BrokenPipeError:
-            pass
         status = self.proc.wait(timeout=timeout)
         self._out.join(10)
         self._err.join(10)

@@ -22,8 +22,14 @@ from .plugin_process import PluginProcess, id_key, request_line
 from .valid_requests import DIGEST, golden_requests, valid_requests
 
 LINE_LIMIT = 4096
-EXAMPLES = 120
+EXAMPLES = 200
 ANSWER_TIMEOUT = 30.0
+
+
+def is_internal(plugin: PluginProcess, msg_id: int | str) -> bool:
+    answer = plugin.by_id.get(id_key(msg_id), {})
+    error = answer.get("error")
+    return isinstance(error, dict) and error.get("code") == -32603
 
 
 class FuzzSession:
@@ -59,6 +65,8 @@ class FuzzSession:
         plugin.wait_answers(example_ids, ANSWER_TIMEOUT)
         assert plugin.proc.poll() is None, "the plugin died" + plugin.tail()
         assert not plugin.bad_lines, plugin.bad_lines[:3]
+        internal = [line.data[:500] for line in lines for i in line.own if is_internal(plugin, i)]
+        assert not internal, f"-32603 (a bug) for {internal}{plugin.tail()}"
         for msg_id in [i for line in lines for i in line.own]:
             assert plugin.answers[id_key(msg_id)] <= 1, f"id {msg_id} answered twice"
 
@@ -72,6 +80,7 @@ class FuzzSession:
             assert count == 1, f"id {msg_id} answered {count} times" + plugin.tail()
         for msg_id in self.owned:
             assert plugin.answers[id_key(msg_id)] <= 1, f"id {msg_id} answered twice"
+        assert not [i for i in self.owned if is_internal(plugin, i)], "-32603 answers"
         for index in range(1, self.sentinels + 1):
             assert plugin.answers[id_key(f"sentinel-{index}")] == 1
 
@@ -86,6 +95,7 @@ def test_fuzzed_lines_never_break_the_protocol(tmp_path: Path) -> None:
         max_examples=EXAMPLES,
         deadline=None,
         database=None,
+        print_blob=True,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
     @given(st.lists(lines, min_size=1, max_size=8))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,9 @@ import pytest
 
 from wfcompute_container.operations.sandbox import redact_tool_detail
 from wfcompute_container.runtime_io.tool_process import ContainerRef, run_tool
+
+from .plugin_process import PluginProcess, id_key
+from .valid_requests import valid_requests
 
 
 def test_availability_detail_hides_credentials_the_tool_prints() -> None:
@@ -75,3 +80,61 @@ def test_cancel_while_the_tool_is_being_spawned_still_removes_the_container(
     assert spawned, "the tool was never spawned"
     calls = log.read_text().splitlines()
     assert "rm -f wfcompute-run-spawn-race" in calls, calls
+
+
+def _string_paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _string_paths(item, (*prefix, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _string_paths(item, (*prefix, index))
+    elif isinstance(value, str):
+        yield prefix
+
+
+def test_nul_bytes_in_any_string_param_are_never_an_internal_error(tmp_path: Path) -> None:
+    """Found by the soak run: a NUL in a path made Python raise ValueError → -32603.
+
+    Go refuses such a path in the syscall (EINVAL, `<op> <path>: invalid argument`), a
+    domain error. Fixes (each site now treats ValueError from the OS call as EINVAL):
+    workspace/paths.py open_anchor and _lstat_at, workspace/digests.py read_build_digest,
+    operations/probe_runner.py look_path, operations/managed/catalog.py load_catalog,
+    operations/managed/layout.py reject_symlinks_in_root_path and bundle_lock; helper
+    goparity/oserror.py `os_error_of`.
+    """
+    bin_dir = tmp_path / "empty-bin"
+    bin_dir.mkdir()
+    plugin = PluginProcess(env={"PATH": str(bin_dir)}, cwd=tmp_path)
+    sent: dict[int, tuple[str, tuple[Any, ...], str]] = {}
+    try:
+        plugin.initialize()
+        for method, params in valid_requests(tmp_path):
+            for where in _string_paths(params):
+                for suffix in ("\x00", "/\x00x"):
+                    mutated = copy.deepcopy(params)
+                    parent = mutated
+                    for part in where[:-1]:
+                        parent = parent[part]
+                    parent[where[-1]] += suffix
+                    msg_id = len(sent) + 1
+                    sent[msg_id] = (method, where, suffix)
+                    plugin.request(msg_id, method, mutated)
+        plugin.wait_answers(list(sent), 60)
+        status = plugin.finish()
+    finally:
+        plugin.kill()
+    assert status == 0
+    internal = [
+        sent[i] for i in sent if plugin.by_id[id_key(i)].get("error", {}).get("code") == -32603
+    ]
+    assert internal == [], internal
+    assert "Traceback" not in plugin.stderr_text
+    # the Go text for a NUL path where a file is opened
+    read_file = [
+        plugin.by_id[id_key(i)]
+        for i, (method, where, suffix) in sent.items()
+        if method == "digest.read_file" and suffix == "\x00"
+    ]
+    assert read_file[0]["error"]["code"] == -32010
+    assert read_file[0]["error"]["message"].endswith(": invalid argument"), read_file

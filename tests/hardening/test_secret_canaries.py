@@ -119,7 +119,9 @@ def test_golden_case_with_canary_env_leaks_nothing(path: Path, tmp_path: Path) -
                 elif step.kind == "await":
                     count = int(step.value)
                     plugin.wait_until(
-                        lambda: len(plugin.raw_lines) >= count, case.timeout, f"{count} lines"
+                        lambda count=count: len(plugin.raw_lines) >= count,  # type: ignore[misc]
+                        case.timeout,
+                        f"{count} lines",
                     )
                 elif step.kind == "close":
                     plugin.close_stdin()
