@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from ..goparity.text import contains_any, trim_space
 
 SHA256_PREFIX = "sha256:"
@@ -23,8 +25,10 @@ NON_SHIPPABLE_MARKERS = (
     "authorization",
     "bearer",
 )
-_HEX = frozenset("0123456789abcdefABCDEF")
-_LOWER_HEX = frozenset("0123456789abcdef")
+# One compiled match instead of a per-character loop: these run on every digest.validate.
+# fullmatch, not `$`: `$` would also accept a trailing newline.
+_SHA256_REF = re.compile(r"sha256:[0-9a-fA-F]{64}")
+_SHA256_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 def trimmed_required_error(name: str, value: str) -> str | None:
@@ -73,18 +77,12 @@ def validate_scoped_ref(name: str, value: str, scheme: str) -> list[str]:
 
 def valid_sha256_ref(value: str) -> bool:
     """`sha256:` + 64 hex chars, either case (validSHA256Ref)."""
-    if not value.startswith(SHA256_PREFIX):
-        return False
-    rest = value[len(SHA256_PREFIX) :]
-    return len(rest) == SHA256_HEX_LEN and all(ch in _HEX for ch in rest)
+    return _SHA256_REF.fullmatch(value) is not None
 
 
 def valid_sha256_digest(value: str) -> bool:
     """`sha256:` + 64 lowercase hex chars (validSHA256Digest)."""
-    if not value.startswith(SHA256_PREFIX):
-        return False
-    rest = value[len(SHA256_PREFIX) :]
-    return len(rest) == SHA256_HEX_LEN and all(ch in _LOWER_HEX for ch in rest)
+    return _SHA256_DIGEST.fullmatch(value) is not None
 
 
 def public_text_errors(field: str, value: str) -> list[str]:

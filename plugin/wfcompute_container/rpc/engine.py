@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
@@ -108,8 +109,24 @@ class _Phase(enum.Enum):
 class _InFlight:
     request: Request
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
-    done: anyio.Event = field(default_factory=anyio.Event)
     cancel_reason: str = "request cancelled"
+    finished: bool = False
+    # Made only when something waits for this request (initialize, shutdown): creating an
+    # Event for every request is a measurable share of a small request's cost.
+    _done: anyio.Event | None = None
+
+    async def wait_done(self) -> None:
+        if self.finished:
+            await anyio.lowlevel.checkpoint()  # as Event.wait does when already set
+            return
+        if self._done is None:
+            self._done = anyio.Event()
+        await self._done.wait()
+
+    def mark_done(self) -> None:
+        self.finished = True
+        if self._done is not None:
+            self._done.set()
 
 
 @dataclass(frozen=True)
@@ -333,6 +350,15 @@ class _Engine:
         assert self._out is not None
         await self._out.send(encoded)
 
+    async def _deliver(self, encoded: bytes) -> None:
+        """A finished request's answer, queued for the writer without a detour through the
+        event loop when the queue has room (backpressure still applies when it has not)."""
+        assert self._out is not None
+        try:
+            self._out.send_nowait(encoded)
+        except anyio.WouldBlock:
+            await self._out.send(encoded)
+
     async def _send_error(self, request_id: RequestId | None, error: RpcError) -> None:
         await self._send(marshal_bytes(_error_response(request_id, error)))
 
@@ -409,9 +435,9 @@ class _Engine:
         """Handle one message; the reader holds one slot, which this consumes or releases."""
         route = self._route(value)
         if isinstance(route, _Dispatch):
-            entry = self._start(route, self._send)
+            entry = self._start(route, self._deliver)
             if route.request.method == INITIALIZE:
-                await self._interruptible(entry.done.wait)
+                await self._interruptible(entry.wait_done)
             return
         self._slots.release()
         if route is not None:
@@ -435,7 +461,7 @@ class _Engine:
                     reply.expect()
                     entry = self._start(route, reply.deliverer(index))
                     if route.request.method == INITIALIZE:
-                        await self._interruptible(entry.done.wait)
+                        await self._interruptible(entry.wait_done)
                 elif route is not None:
                     reply.add(index, route)
         finally:
@@ -520,7 +546,7 @@ class _Engine:
             # No request is admitted after this point, so these are all that remain.
             others = [e for e in self._inflight.values() if e.request is not shutdown]
             for entry in others:
-                await entry.done.wait()
+                await entry.wait_done()
             return None if hook is None else await hook(params)
 
         return shutdown_when_idle
@@ -551,7 +577,7 @@ class _Engine:
         finally:
             self._inflight.pop(id_key(request.id), None)
             self._slots.release()
-            entry.done.set()
+            entry.mark_done()
 
     async def _call(self, handler: Handler, entry: _InFlight) -> dict[str, Any]:
         request = entry.request

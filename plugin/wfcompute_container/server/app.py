@@ -16,7 +16,8 @@ import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from functools import cache
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .. import __version__
 from ..resources import data_path
@@ -119,16 +120,38 @@ def _pydantic_errors(exc: ValidationError) -> list[dict[str, str]]:
     ]
 
 
+class _LazyTypes(NamedTuple):
+    """What the per-request path needs from modules that start-up does not import."""
+
+    base_model: type[Any]
+    validation_error: type[ValidationError]
+    wire_model: type[Any]
+    raw_json: type[Any]
+    to_wire_value: Callable[[Any], Any]
+    plugin_error: type[PluginError]
+
+
+@cache
+def _lazy() -> _LazyTypes:
+    # Imported on the first request, not at start-up (the initialize answer does not wait
+    # for pydantic), and then looked up once rather than on every request.
+    from pydantic import BaseModel, ValidationError
+
+    from ..core.wire import RawJSON, WireModel, to_wire_value
+    from ..errors import PluginError
+
+    return _LazyTypes(BaseModel, ValidationError, WireModel, RawJSON, to_wire_value, PluginError)
+
+
 def to_result_json(value: Any) -> Any:
     """A handler's return value as plain JSON: wire types by Go's rules, other models by
     pydantic's, everything else as is."""
-    from pydantic import BaseModel
-
-    from ..core.wire import RawJSON, WireModel, to_wire_value
-
-    if isinstance(value, BaseModel) and not isinstance(value, WireModel | RawJSON):
+    lazy = _lazy()
+    if isinstance(value, lazy.wire_model):
+        return value.to_wire()
+    if isinstance(value, lazy.base_model) and not isinstance(value, lazy.raw_json):
         return value.model_dump(mode="json")
-    return to_wire_value(value)
+    return lazy.to_wire_value(value)
 
 
 def _read_json_object(name: str) -> dict[str, Any]:
@@ -167,14 +190,12 @@ class PluginServer:
         return instance
 
     def _parse_params(self, method: MethodDef, raw: Any) -> Any:
-        from pydantic import ValidationError
-
         instance = self._check_params(method.name, raw)
         if method.params is None:
             return None
         try:
             return method.params.model_validate(instance)
-        except ValidationError as exc:
+        except _lazy().validation_error as exc:
             raise invalid_params(_pydantic_errors(exc)) from None
 
     def _check_result(self, name: str, wire: Any) -> Any:
@@ -191,14 +212,12 @@ class PluginServer:
 
     def handler(self, name: str) -> Callable[[Any], Awaitable[Any]]:
         async def handle(raw_params: Any) -> Any:
-            from ..errors import PluginError
-
             method = self.method(name)
             params = self._parse_params(method, raw_params)
             ctx = RequestContext(method=name, settings=self.settings, log=log)
             try:
                 result = await method.handler(params, ctx)
-            except PluginError as exc:
+            except _lazy().plugin_error as exc:
                 raise plugin_error_to_rpc(exc) from None
             return self._check_result(name, to_result_json(result))
 

@@ -16,18 +16,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
+from jsonschema.exceptions import SchemaError, ValidationError
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from ..resources import data_path
 from .registry import MethodDef
+from .schema_compiler import compile_schema
 
 SCHEMA_BASE = "https://schemas.workflow-compute.dev/compute-container/v1/"
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -161,9 +162,39 @@ def inline_refs(
 
 
 @dataclass(frozen=True)
+class SchemaValidator:
+    """A jsonschema validator with a compiled yes/no answer beside it.
+
+    `is_valid` is the compiled predicate when the schema is within the compiled subset (see
+    schema_compiler.py), else jsonschema's own; `iter_errors` is always jsonschema's, so
+    error texts do not depend on the fast path.
+    """
+
+    validator: Draft202012Validator
+    is_valid: Callable[[Any], bool]
+    compiled: bool
+
+    @classmethod
+    def of(cls, validator: Draft202012Validator) -> SchemaValidator:
+        predicate = compile_schema(
+            validator.schema, format_asserted=validator.format_checker is not None
+        )
+        if predicate is None:
+            return cls(validator, validator.is_valid, compiled=False)
+        return cls(validator, predicate, compiled=True)
+
+    @property
+    def schema(self) -> Any:
+        return self.validator.schema
+
+    def iter_errors(self, instance: Any) -> Iterator[ValidationError]:
+        return self.validator.iter_errors(instance)
+
+
+@dataclass(frozen=True)
 class MethodValidators:
-    params: Draft202012Validator
-    result: Draft202012Validator
+    params: SchemaValidator
+    result: SchemaValidator
 
 
 def method_names_of(files: Mapping[str, Any]) -> list[str]:
@@ -189,14 +220,23 @@ def build_validators(
         except KeyError as exc:
             raise FileNotFoundError(f"schema {exc.args[0]} is missing") from None
         validators[name] = MethodValidators(
-            params=Draft202012Validator(inline_refs(params_schema, files), registry=registry),
-            result=Draft202012Validator(inline_refs(result_schema, files), registry=registry),
+            params=SchemaValidator.of(
+                Draft202012Validator(inline_refs(params_schema, files), registry=registry)
+            ),
+            result=SchemaValidator.of(
+                Draft202012Validator(inline_refs(result_schema, files), registry=registry)
+            ),
         )
     return validators
 
 
-def schema_errors(validator: Draft202012Validator, instance: Any) -> list[dict[str, str]]:
-    """Validation errors as `[{path: JSON pointer, message}]`, in a stable order."""
+def schema_errors(
+    validator: SchemaValidator | Draft202012Validator, instance: Any
+) -> list[dict[str, str]]:
+    """Validation errors as `[{path: JSON pointer, message}]`, in a stable order.
+
+    The yes/no answer is the fast one; jsonschema walks the instance only when it is invalid.
+    """
     if validator.is_valid(instance):
         return []
     found = sorted(
