@@ -132,8 +132,10 @@ def build_registry(files: Mapping[str, Mapping[str, Any]]) -> Registry[Any]:
         (SCHEMA_BASE + rel, Resource.from_contents(dict(schema), default_specification=DRAFT202012))
         for rel, schema in files.items()
     ]
+    # Not crawled up front (a third of start-up): the served schemas are self-contained
+    # (inline_refs), so the registry only answers the rare recursive reference, by URI.
     registry: Registry[Any] = Registry().with_resources(resources)
-    return registry.crawl()
+    return registry
 
 
 def inline_refs(
