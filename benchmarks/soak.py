@@ -22,7 +22,6 @@ import json
 import random
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -33,6 +32,7 @@ sys.path[:0] = [str(REPO / "plugin"), str(REPO)]
 
 from tests.hardening.fuzz_lines import IdPool, RandomLines  # noqa: E402
 from tests.hardening.plugin_process import (  # noqa: E402
+    PeakRss,
     PluginProcess,
     id_key,
     request_line,
@@ -42,25 +42,6 @@ from tests.hardening.plugin_process import (  # noqa: E402
 from tests.hardening.valid_requests import DIGEST, golden_requests, valid_requests  # noqa: E402
 
 LINE_LIMIT = 65536
-
-
-class PeakRss:
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, rss_kib(self.pid))
-            self._stop.wait(0.05)
-
-    def stop(self) -> int:
-        self._stop.set()
-        self._thread.join(5)
-        return self.peak
 
 
 def soak(lines: int, seed: int, max_seconds: float, sentinel_every: int) -> dict[str, Any]:

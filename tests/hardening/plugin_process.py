@@ -79,6 +79,28 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+class PeakRss:
+    """Samples the RSS of ``pid`` in a thread until ``stop()``, which returns the peak (KiB)."""
+
+    def __init__(self, pid: int, interval: float = 0.02) -> None:
+        self.pid = pid
+        self.peak = 0
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, rss_kib(self.pid))
+            self._stop.wait(self.interval)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join(5)
+        return self.peak
+
+
 class PluginProcess:
     """The real plugin, spawned once and talked to over pipes."""
 

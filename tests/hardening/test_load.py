@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import json
 import random
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from tests.fixtures.sandbox_images import TOOLS, ensure_image
 from tests.operations.probe_fakes import FakeTool, install
 
 from .leftovers import containers_under, env_files_under
-from .plugin_process import PluginProcess, id_key, rss_kib
+from .plugin_process import PeakRss, PluginProcess, id_key, rss_kib
 from .valid_requests import command_run_params, valid_requests
 
 REQUESTS = 256
@@ -35,25 +34,6 @@ WAIT_SECONDS = 300.0
 # (leaked requests, unbounded buffers), not allocator noise.
 PEAK_GROWTH_KIB = 64 * 1024
 RETAINED_GROWTH_KIB = 48 * 1024
-
-
-class RssSampler:
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, rss_kib(self.pid))
-            self._stop.wait(0.02)
-
-    def stop(self) -> int:
-        self._stop.set()
-        self._thread.join(5)
-        return self.peak
 
 
 def outcome(answer: dict[str, Any]) -> str:
@@ -122,7 +102,7 @@ def test_256_concurrent_requests_with_random_cancellations(tmp_path: Path) -> No
                 plugin.wait_answer(f"warm-{index}", 60)
             )
         baseline = rss_kib(plugin.pid)
-        sampler = RssSampler(plugin.pid)
+        sampler = PeakRss(plugin.pid)
 
         cancelled: set[int] = set()
         cancels_sent = 0
