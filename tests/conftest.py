@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
 
 REPO = Path(__file__).resolve().parent.parent
 PLUGIN_CMD = REPO / "cmd" / "workflow-plugin-compute-container"
@@ -46,3 +51,18 @@ def require_runtime(tool: str) -> None:
     if IN_CI:
         pytest.fail(f"CI must provide {tool}: {problem}")
     pytest.skip(problem)
+
+
+@cache
+def output_line_validator() -> Draft202012Validator:
+    """The JSON Schema every stdout line must satisfy (a response or a batch of them)."""
+    base = REPO / "schemas" / "jsonrpc"
+    resources = []
+    for path in base.glob("*.schema.json"):
+        schema = json.loads(path.read_text())
+        resources.append(
+            (schema["$id"], Resource.from_contents(schema, default_specification=DRAFT202012))
+        )
+    registry: Registry[Any] = Registry().with_resources(resources)
+    line = json.loads((base / "output-line.schema.json").read_text())
+    return Draft202012Validator(line, registry=registry)

@@ -18,11 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
 
-from tests.conftest import REPO, plugin_argv, require_runtime
+from tests.conftest import REPO, output_line_validator, plugin_argv, require_runtime
 
 GOLDEN_DIR = Path(__file__).resolve().parent
 CASES = sorted(GOLDEN_DIR.rglob("*.golden"))
@@ -38,20 +35,9 @@ def _loads(text: str) -> Any:
     return json.loads(text, object_pairs_hook=Obj)
 
 
-def _output_validator() -> Draft202012Validator:
-    base = REPO / "schemas" / "jsonrpc"
-    resources = []
-    for path in base.glob("*.schema.json"):
-        schema = json.loads(path.read_text())
-        resources.append(
-            (schema["$id"], Resource.from_contents(schema, default_specification=DRAFT202012))
-        )
-    registry: Registry[Any] = Registry().with_resources(resources)
-    line = json.loads((base / "output-line.schema.json").read_text())
-    return Draft202012Validator(line, registry=registry)
 
 
-OUTPUT_LINE = _output_validator()
+OUTPUT_LINE = output_line_validator()
 
 
 @dataclass

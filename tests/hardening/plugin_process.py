@@ -18,11 +18,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
-
-from tests.conftest import REPO, plugin_argv
+from tests.conftest import output_line_validator, plugin_argv
 
 INIT_LINE = (
     b'{"jsonrpc":"2.0","id":"init","method":"initialize",'
@@ -30,18 +26,6 @@ INIT_LINE = (
 )
 
 
-def output_line_validator() -> Draft202012Validator:
-    """The JSON Schema every stdout line must satisfy (a response or a batch of them)."""
-    base = REPO / "schemas" / "jsonrpc"
-    resources = []
-    for path in base.glob("*.schema.json"):
-        schema = json.loads(path.read_text())
-        resources.append(
-            (schema["$id"], Resource.from_contents(schema, default_specification=DRAFT202012))
-        )
-    registry: Registry[Any] = Registry().with_resources(resources)
-    line = json.loads((base / "output-line.schema.json").read_text())
-    return Draft202012Validator(line, registry=registry)
 
 
 OUTPUT_LINE = output_line_validator()
