@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,28 @@ def assert_no_leaks(
         assert canary not in stderr, f"stderr log holds {canary!r}:\n{stderr[-3000:]}"
     assert not watch.leaks, f"argv holds a canary: {watch.leaks[:3]}"
     assert watch.polls > 0
+
+
+def run_watched_and_assert_no_leaks(
+    plugin: PluginProcess, requests: Sequence[tuple[str, Any]], canaries: list[str]
+) -> None:
+    """Send ``requests`` (ids 0..n-1) while argv is watched, end at EOF, assert no leak."""
+    sent: list[str] = []
+    try:
+        with ArgvWatch(canaries) as watch:
+            plugin.initialize()
+            for index, (method, params) in enumerate(requests):
+                line = json.dumps(
+                    {"jsonrpc": "2.0", "id": index, "method": method, "params": params}
+                )
+                sent.append(line)
+                plugin.send(line.encode() + b"\n")
+            plugin.wait_answers(list(range(len(requests))), 60)
+            status = plugin.finish()
+    finally:
+        plugin.kill()
+    assert status == 0
+    assert_no_leaks(plugin, sent, watch, canaries)
 
 
 @pytest.mark.parametrize("path", CASES, ids=[str(p.relative_to(GOLDEN_DIR)) for p in CASES])
@@ -192,22 +215,7 @@ def test_resolution_planning_and_refusals_with_canary_values_leak_nothing(
         ),
     ]
     plugin = PluginProcess("--log-level", "debug", cwd=tmp_path)
-    sent: list[str] = []
-    try:
-        with ArgvWatch([CANARY]) as watch:
-            plugin.initialize()
-            for index, (method, params) in enumerate(requests):
-                line = json.dumps(
-                    {"jsonrpc": "2.0", "id": index, "method": method, "params": params}
-                )
-                sent.append(line)
-                plugin.send(line.encode() + b"\n")
-            plugin.wait_answers(list(range(len(requests))), 60)
-            status = plugin.finish()
-    finally:
-        plugin.kill()
-    assert status == 0
-    assert_no_leaks(plugin, sent, watch, [CANARY])
+    run_watched_and_assert_no_leaks(plugin, requests, [CANARY])
     # the values did travel where they belong (so the canary was really in play)
     resolved = plugin.by_id[id_key(3)]["result"]
     assert resolved["env"]["TOKEN"] == CANARY
@@ -266,23 +274,9 @@ def test_tools_that_print_secrets_to_stderr_leak_nothing(tmp_path: Path) -> None
     (workspace / "app").mkdir()
     (workspace / "app" / "Dockerfile").write_text("FROM scratch\n")
     plugin = PluginProcess("--log-level", "debug", env={"PATH": str(bin_dir)}, cwd=tmp_path)
-    sent: list[str] = []
-    canaries = [CANARY, "canary-5f3c-user", "canary-5f3c.sock"]
-    try:
-        with ArgvWatch(canaries) as watch:
-            plugin.initialize()
-            for index, (method, params) in enumerate(requests):
-                line = json.dumps(
-                    {"jsonrpc": "2.0", "id": index, "method": method, "params": params}
-                )
-                sent.append(line)
-                plugin.send(line.encode() + b"\n")
-            plugin.wait_answers(list(range(len(requests))), 60)
-            status = plugin.finish()
-    finally:
-        plugin.kill()
-    assert status == 0
-    assert_no_leaks(plugin, sent, watch, canaries)
+    run_watched_and_assert_no_leaks(
+        plugin, requests, [CANARY, "canary-5f3c-user", "canary-5f3c.sock"]
+    )
     # the tools really failed (so their stderr was in play)
     unavailable = plugin.by_id[id_key(2)]["error"]
     assert unavailable["code"] == -32011, unavailable
