@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import stat
+import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import ParamSpec, TypeVar
@@ -23,7 +24,12 @@ from wfcompute_container.runtime_io.exec_errors import (
     error_for_returncode,
 )
 from wfcompute_container.runtime_io.tool_lookup import look_path
-from wfcompute_container.runtime_io.tool_process import ContainerRef, remove_container, run_tool
+from wfcompute_container.runtime_io.tool_process import (
+    SCRATCH_PREFIX,
+    ContainerRef,
+    remove_container,
+    run_tool,
+)
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -200,3 +206,64 @@ def test_start_failure_is_reported(tmp_path: Path) -> None:
     assert not result.started
     # Even root cannot execute a file without any execute bit.
     assert str(result.error) == f"fork/exec {not_executable}: permission denied"
+
+
+@pytest.fixture
+def private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The plugin's TMPDIR, as tempfile sees it, private to the test."""
+    directory = tmp_path / "plugin-tmp"
+    directory.mkdir()
+    monkeypatch.setenv("TMPDIR", str(directory))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    return directory
+
+
+def test_each_tool_gets_a_scratch_tmpdir_inside_ours_removed_after(private_tmp: Path) -> None:
+    first = run(run_tool, ["sh", "-c", 'printf %s "$TMPDIR"'])
+    second = run(run_tool, ["sh", "-c", 'printf %s "$TMPDIR"'])
+    seen = [Path(first.stdout.decode()), Path(second.stdout.decode())]
+    assert seen[0] != seen[1]
+    for scratch in seen:
+        assert scratch.parent == private_tmp
+        assert scratch.name.startswith(SCRATCH_PREFIX)
+    assert list(private_tmp.iterdir()) == []
+
+
+@pytest.mark.parametrize("end", ["exited", "timeout", "cancelled"])
+def test_what_a_tool_leaves_in_its_tmpdir_is_removed(private_tmp: Path, end: str) -> None:
+    # What podman does when killed mid-way: temporary files (and directories) in TMPDIR.
+    script = 'mkdir "$TMPDIR/123/sub" -p; echo x > "$TMPDIR/123/sub/f"; echo > "$TMPDIR/4567"'
+    if end != "exited":
+        script += "; echo ready; exec sleep 30"
+
+    async def scenario() -> None:
+        if end == "cancelled":
+            with anyio.move_on_after(1):
+                await run_tool(["sh", "-c", script])
+        else:
+            result = await run_tool(["sh", "-c", script], timeout=1)
+            assert result.stop_reason == end
+
+    anyio.run(scenario)
+    assert list(private_tmp.iterdir()) == []
+
+
+def test_rootless_without_a_runtime_dir_keeps_our_tmpdir(
+    private_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Rootless podman then keeps its runtime state under $TMPDIR: it must stay the same.
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    monkeypatch.setattr(os, "geteuid", lambda: 987654)
+    result = run(run_tool, ["sh", "-c", 'printf %s "$TMPDIR"'])
+    assert result.stdout.decode() == str(private_tmp)
+
+
+def test_an_unwritable_tmpdir_still_runs_the_tool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = tmp_path / "gone"
+    monkeypatch.setenv("TMPDIR", str(missing))
+    monkeypatch.setattr(tempfile, "tempdir", str(missing))
+    result = run(run_tool, ["sh", "-c", 'printf %s "$TMPDIR"'])
+    assert result.error is None
+    assert result.stdout.decode() == str(missing)

@@ -3,20 +3,28 @@
 The container a tool starts outlives the tool's client process when that is killed, so every
 abnormal end (deadline, output limit, cancellation, a failed start) also removes the
 container by name, in a shielded clean-up with its own deadline.
+
+Each tool process also gets a scratch TMPDIR of its own, inside ours, removed once it is
+reaped: podman writes short-lived temporary files there (image metadata, build layers), and a
+client killed by a cancellation or a deadline cannot remove them itself.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
+import stat
 import subprocess
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 import anyio
 import anyio.abc
+import anyio.to_thread
 
 from .exec_errors import ExecError, StartError, ToolNotFound, error_for_returncode
 from .tool_lookup import look_path
@@ -34,6 +42,9 @@ _PIPE_DRAIN_GRACE_SECONDS = 2.0
 # in the pipes is read, but we do not wait for an EOF that may never come.
 
 _READ_CHUNK = 65536
+
+SCRATCH_PREFIX = "wfcompute-tool-"
+"""Name prefix of the per-process scratch TMPDIR (inside the plugin's own TMPDIR)."""
 
 StopReason = Literal["exited", "timeout", "output_limit"]
 
@@ -106,6 +117,7 @@ async def run_tool(
         executable = look_path(argv[0])
     except ToolNotFound as missing:
         return ToolRun(error=missing, started=False)
+    scratch = _make_scratch_dir()
     try:
         # Shielded: a cancellation landing mid-spawn would kill the client half-way without
         # removing the container it was creating; deferred, it reaches the clean-up below.
@@ -115,10 +127,12 @@ async def run_tool(
                 stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
+                env=None if scratch is None else {**os.environ, "TMPDIR": scratch},
                 # Its own session: a terminal's Ctrl-C reaches us, not the client; we clean up.
                 start_new_session=True,
             )
     except OSError as exc:
+        await _remove_scratch_dir(scratch)
         return ToolRun(error=StartError(_start_error_text(executable, exc)), started=False)
 
     capture = _Capture(output_limit)
@@ -142,11 +156,51 @@ async def run_tool(
             ):
                 run.container_removed = await remove_container(container, cleanup_timeout)
             await process.aclose()
+            await _remove_scratch_dir(scratch)
     run.stdout = bytes(capture.stdout)
     run.stderr = bytes(capture.stderr)
     run.returncode = process.returncode
     run.error = error_for_returncode(process.returncode if process.returncode is not None else -9)
     return run
+
+
+def _make_scratch_dir() -> str | None:
+    """A fresh private TMPDIR for one tool process, or None to let it inherit ours.
+
+    None when rootless podman would derive its runtime directory from TMPDIR (no
+    XDG_RUNTIME_DIR and no usable /run/user/UID): a per-process TMPDIR would then give each
+    call its own container state. None also when the directory cannot be made (TMPDIR full or
+    missing): the tool may not need it, and its own error is clearer than ours.
+    """
+    if not _runtime_dir_independent_of_tmpdir():
+        return None
+    try:
+        return tempfile.mkdtemp(prefix=SCRATCH_PREFIX)
+    except OSError as exc:
+        log.debug("no scratch TMPDIR for a tool process: %s", exc.strerror or exc)
+        return None
+
+
+def _runtime_dir_independent_of_tmpdir() -> bool:
+    if os.environ.get("XDG_RUNTIME_DIR") or os.geteuid() == 0:
+        return True
+    try:
+        info = os.stat(f"/run/user/{os.geteuid()}")
+    except OSError:
+        return False
+    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid()
+
+
+async def _remove_scratch_dir(scratch: str | None) -> None:
+    if scratch is None:
+        return
+    try:
+        os.rmdir(scratch)  # the common case: the tool cleaned up after itself
+    except FileNotFoundError:
+        return
+    except OSError:
+        # Left by a killed client; may be large (build layers): off the event loop.
+        await anyio.to_thread.run_sync(shutil.rmtree, scratch, True)
 
 
 async def _drive(process: anyio.abc.Process, stdin: bytes, capture: _Capture) -> None:
