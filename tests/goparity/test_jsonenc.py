@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from wfcompute_container.goparity.jsonenc import (
     go_float_text,
@@ -87,3 +89,27 @@ def test_sorted_map_is_bytewise() -> None:
     assert list(sorted_map({"b": 1, "B": 2, "é": 3, "a": 4}) or {}) == ["B", "a", "b", "é"]
     # UTF-8 byte order is code point order (unlike UTF-16 order for astral characters).
     assert list(sorted_map({"\U00010000": 1, "\uff5e": 2}) or {}) == ["\uff5e", "\U00010000"]
+
+
+_JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(alphabet=st.characters(codec="utf-8") | st.sampled_from("<>&\u2028\u2029")),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(_JSON_VALUES)
+def test_marshal_bytes_is_marshal_in_utf8(value: object) -> None:
+    # marshal_bytes escapes on the encoded bytes; the two paths must agree on everything.
+    assert marshal_bytes(value) == marshal(value).encode("utf-8")
+
+
+def test_floats_are_found_wherever_they_nest() -> None:
+    assert marshal({"a": [1, {"b": (2, 1e21)}]}) == '{"a":[1,{"b":[2,1e+21]}]}'
+    assert marshal([True, 5.0, "x"]) == '[true,5,"x"]'

@@ -26,6 +26,7 @@ import anyio  # noqa: E402
 from wfcompute_container.rpc import (  # noqa: E402
     EngineConfig,
     Handler,
+    InlineHandler,
     RpcError,
     configure_logging,
     current_request,
@@ -119,7 +120,12 @@ def build_handlers(stdin_fd: int) -> tuple[dict[str, Handler], Handler]:
                 return {"pending": pending}
             await anyio.sleep(_POLL)
 
+    async def ran_as_task(params: Any) -> Any:
+        return {"via": "task", "params": params}
+
     handlers: dict[str, Handler] = {
+        **{name: ran_as_task for name in INLINE},
+        "lookup_breaks": ran_as_task,
         "echo": echo,
         "block": block,
         "crash": crash,
@@ -130,6 +136,38 @@ def build_handlers(stdin_fd: int) -> tuple[dict[str, Handler], Handler]:
         "pending_input": pending_input,
     }
     return handlers, initialize
+
+
+def _now(params: Any) -> Any:
+    info = current_request()
+    return {"via": "inline", "params": params, "request_id": None if info is None else info.id}
+
+
+def _now_fail(params: Any) -> Any:
+    raise RpcError(-32010, "inline refusal", {"kind": "invalid_input"})
+
+
+def _now_crash(params: Any) -> Any:
+    raise ValueError("inline failure")
+
+
+def _now_not_json(params: Any) -> Any:
+    return {"value": float("inf")}
+
+
+INLINE: dict[str, InlineHandler] = {
+    "now": _now,
+    "now_fail": _now_fail,
+    "now_crash": _now_crash,
+    "now_not_json": _now_not_json,
+}
+
+
+def inline_lookup(method: str) -> InlineHandler | None:
+    """Inline handlers by name; the lookup itself fails for `lookup_breaks`."""
+    if method == "lookup_breaks":
+        raise RuntimeError("no inline handler table")
+    return INLINE.get(method)
 
 
 def main() -> int:
@@ -157,6 +195,7 @@ def main() -> int:
             config=config,
             stdin_fd=stdin_fd,
             stdout_fd=stdout_fd,
+            inline=inline_lookup,
         )
 
     return anyio.run(run)

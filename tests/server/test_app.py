@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import anyio
@@ -63,3 +65,48 @@ def test_initialize_lists_every_method_sorted() -> None:
     assert result["limits"] == {"max_message_bytes": 1234, "max_concurrent_requests": 3}
     assert result["protocol_version"] == "compute.v1alpha1"
     assert result["host_owned_responsibilities"][0] == "task-admission"
+
+
+# Pure computation on the params, so answered on the engine's reader. Anything touching the
+# filesystem, a tool or a clock must stay a task (cancellable, never blocking the reader).
+INLINE_METHODS = {
+    "adapters.contract",
+    "digest.parse_marker",
+    "digest.validate",
+    "env.resolve",
+    "invocation.command",
+}
+
+
+def test_only_pure_methods_run_inline() -> None:
+    server = PluginServer(ServerSettings())
+    inline = {name for name in server.names if server.inline_handler(name) is not None}
+    assert inline == INLINE_METHODS
+
+
+def test_inline_and_task_paths_give_the_same_answers() -> None:
+    server = PluginServer(ServerSettings())
+    calls: list[tuple[str, Any]] = [
+        ("digest.validate", {"digest": "sha256:" + "a" * 64}),
+        ("digest.parse_marker", {"output": "WORKFLOW_COMPUTE_BUILD_DIGEST=sha256:" + "b" * 64}),
+        ("env.resolve", {"workload_kind": "command", "env": [], "resolved": {}}),
+        ("adapters.contract", {"adapter_id": "nope", "descriptor": {}}),
+        ("env.resolve", {"workload_kind": "command", "env": [{"name": "1x"}], "resolved": {}}),
+    ]
+
+    def outcome(call: Callable[[], Any]) -> Any:
+        try:
+            return ("result", call())
+        except RpcError as exc:
+            return ("error", exc.code, exc.message, exc.data)
+
+    for name, params in calls:
+        inline = server.inline_handler(name)
+        assert inline is not None
+        task = server.handler(name)
+
+        async def as_task(task: Any = task, params: Any = params) -> Any:
+            return await task(params)
+
+        inline_outcome = outcome(partial(inline, params))
+        assert inline_outcome == outcome(partial(anyio.run, as_task)), name

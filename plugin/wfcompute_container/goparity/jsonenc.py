@@ -14,15 +14,24 @@ _INDENT_ENCODER = json.JSONEncoder(
 _encode_string = json.encoder.encode_basestring
 
 
+# What Go escapes beyond JSON's own escapes. These characters can only occur inside JSON
+# strings, so replacing them textually is safe; most texts hold none of them, so each is looked
+# for before a copy is made.
+_GO_ESCAPES = (
+    ("<", "\\u003c"),
+    (">", "\\u003e"),
+    ("&", "\\u0026"),
+    ("\u2028", "\\u2028"),
+    ("\u2029", "\\u2029"),
+)
+_GO_ESCAPES_UTF8 = tuple((raw.encode(), escaped.encode()) for raw, escaped in _GO_ESCAPES)
+
+
 def _go_escape(text: str) -> str:
-    # These characters can only occur inside JSON strings, so replacing them textually is safe.
-    return (
-        text.replace("<", "\\u003c")
-        .replace(">", "\\u003e")
-        .replace("&", "\\u0026")
-        .replace("\u2028", "\\u2028")
-        .replace("\u2029", "\\u2029")
-    )
+    for raw, escaped in _GO_ESCAPES:
+        if raw in text:
+            text = text.replace(raw, escaped)
+    return text
 
 
 def _scrub(value: Any) -> Any:
@@ -59,12 +68,23 @@ def go_float_text(value: float) -> str:
 
 
 def _has_float(value: Any) -> bool:
-    if isinstance(value, float):
-        return True
-    if isinstance(value, dict):
-        return any(_has_float(v) for v in value.values())
-    if isinstance(value, list | tuple):
-        return any(_has_float(v) for v in value)
+    # Iterative, exact types first: this runs on every response.
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        kind = type(item)
+        if kind is str or kind is int or kind is bool or item is None:
+            continue
+        if kind is dict:
+            pending.extend(item.values())
+        elif kind is list or kind is tuple:
+            pending.extend(item)
+        elif isinstance(item, float):
+            return True
+        elif isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple):
+            pending.extend(item)
     return False
 
 
@@ -130,7 +150,15 @@ def marshal(value: Any) -> str:
 
 
 def marshal_bytes(value: Any) -> bytes:
-    return marshal(value).encode("utf-8")
+    """marshal(value) as UTF-8 bytes (encoded once, escaped on the bytes)."""
+    try:
+        data = _encode(value, None).encode("utf-8")
+    except UnicodeEncodeError:
+        data = _encode(_scrub(value), None).encode("utf-8")
+    for raw, escaped in _GO_ESCAPES_UTF8:
+        if raw in data:
+            data = data.replace(raw, escaped)
+    return data
 
 
 def marshal_indent(value: Any) -> str:

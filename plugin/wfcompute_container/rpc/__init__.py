@@ -1,6 +1,12 @@
 """A small generic JSON-RPC 2.0 engine over NDJSON stdio; it knows nothing of containers."""
 
-from wfcompute_container.rpc.engine import EngineConfig, Handler, current_request, serve
+from wfcompute_container.rpc.engine import (
+    EngineConfig,
+    Handler,
+    InlineHandler,
+    current_request,
+    serve,
+)
 from wfcompute_container.rpc.errors import RpcError
 from wfcompute_container.rpc.logs import configure_logging
 from wfcompute_container.rpc.stdio import protect_stdin, protect_stdout
@@ -8,6 +14,7 @@ from wfcompute_container.rpc.stdio import protect_stdin, protect_stdout
 __all__ = [
     "EngineConfig",
     "Handler",
+    "InlineHandler",
     "RpcError",
     "configure_logging",
     "current_request",

@@ -4,7 +4,10 @@ It knows the protocol and its lifecycle, nothing of what the methods do. Shape:
 
 - one reader task: acquires a concurrency slot *before* it reads the next line, so at
   `max_concurrent_requests` in flight nothing more is read from stdin (backpressure);
-- one task per request, inside its own cancel scope (for `$/cancelRequest` and stopping);
+- one task per request, inside its own cancel scope (for `$/cancelRequest` and stopping),
+  except for methods the application declares inline: those never wait, so they are
+  answered on the reader itself, before the next line is read (a `$/cancelRequest` can only
+  find them finished; a task would cost more than the work);
 - one writer task, fed by a memory stream, so responses are never interleaved;
 - watchers for SIGTERM/SIGINT and for the host closing our stdout.
 
@@ -53,6 +56,17 @@ from wfcompute_container.rpc.stdio import protect_stdout as protect_stdout
 
 Handler = Callable[[Any], Awaitable[Any]]
 """Receives the raw params (a dict, or None when absent); returns a JSON-ready value."""
+
+InlineHandler = Callable[[Any], Any]
+"""As Handler, but synchronous: it must not block (no I/O, no waiting)."""
+
+InlineLookup = Callable[[str], InlineHandler | None]
+"""The inline handler for a method, or None when it runs as a task."""
+
+
+def _no_inline(method: str) -> InlineHandler | None:
+    return None
+
 
 _DEFAULT_LOG = logging.getLogger("wfcompute_container.rpc")
 
@@ -210,8 +224,10 @@ class _Engine:
         reader: LineReader,
         writer: LineWriter,
         log: logging.Logger,
+        inline: InlineLookup = _no_inline,
     ) -> None:
         self._handlers = handlers
+        self._inline = inline
         self._initialize = initialize
         self._config = config
         self._reader = reader
@@ -435,6 +451,11 @@ class _Engine:
         """Handle one message; the reader holds one slot, which this consumes or releases."""
         route = self._route(value)
         if isinstance(route, _Dispatch):
+            answer = self._answer_inline(route.request)
+            if answer is not None:
+                self._slots.release()
+                await self._deliver(answer)
+                return
             entry = self._start(route, self._deliver)
             if route.request.method == INITIALIZE:
                 await self._interruptible(entry.wait_done)
@@ -454,6 +475,10 @@ class _Engine:
             for index, value in enumerate(values):
                 route = self._route(value)
                 if isinstance(route, _Dispatch):
+                    answer = self._answer_inline(route.request)
+                    if answer is not None:
+                        reply.add(index, answer)
+                        continue
                     if not holding_slot and not await self._acquire_slot():
                         reply.add(index, self._cancelled_while_stopping(route.request))
                         continue
@@ -553,6 +578,29 @@ class _Engine:
 
     # ----- running a request -----------------------------------------------------------
 
+    def _answer_inline(self, request: Request) -> bytes | None:
+        """The encoded answer of an inline method, computed now; None to run it as a task."""
+        method = request.method
+        if method in (INITIALIZE, SHUTDOWN):
+            return None
+        try:
+            handler = self._inline(method)
+        except Exception:  # the task path reports whatever made the lookup fail
+            return None
+        if handler is None:
+            return None
+        token = _current_request.set(RequestInfo(request.id, method))
+        try:
+            try:
+                response = _response(request.id, handler(request.params))
+            except RpcError as exc:
+                response = _error_response(request.id, exc)
+            except Exception as exc:
+                response = self._internal_error(request, exc, "the handler raised")
+        finally:
+            _current_request.reset(token)
+        return self._encode(request, response)[0]
+
     def _start(self, route: _Dispatch, deliver: Deliver) -> _InFlight:
         """Run a request in its own task; it consumes the slot the reader holds."""
         entry = _InFlight(route.request)
@@ -631,6 +679,7 @@ async def serve(
     stdin_fd: int = 0,
     stdout_fd: int = 1,
     log: logging.Logger | None = None,
+    inline: InlineLookup = _no_inline,
 ) -> int:
     """Serve until EOF/exit/signal; return the process exit status.
 
@@ -638,12 +687,13 @@ async def serve(
     owns `shutdown` (a `"shutdown"` entry in `handlers`, if any, runs once the other
     requests have finished, and its result is the answer), `exit` and `$/cancelRequest`.
     Cancellation reaches a handler as anyio cancellation: clean up in `finally` under
-    `anyio.CancelScope(shield=True)`.
+    `anyio.CancelScope(shield=True)`. `inline` names the methods whose synchronous handler
+    is called on the reader instead (it is asked once per request; cache in it).
     """
     reader = LineReader(stdin_fd, config.max_message_bytes)
     writer = LineWriter(stdout_fd)
     try:
-        engine = _Engine(handlers, initialize, config, reader, writer, log or _DEFAULT_LOG)
+        engine = _Engine(handlers, initialize, config, reader, writer, log or _DEFAULT_LOG, inline)
         return await engine.run()
     finally:
         reader.close()

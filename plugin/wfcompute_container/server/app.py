@@ -170,6 +170,7 @@ class PluginServer:
         self.names = method_names_of(files)
         self.validators: dict[str, MethodValidators] = build_validators(self.names, files)
         self._defs: dict[str, MethodDef] = {}
+        self._inline: dict[str, Callable[[Any], Any] | None] = {}
 
     def method_names(self) -> list[str]:
         return sorted([*self.names, *ENGINE_NOTIFICATIONS])
@@ -216,12 +217,36 @@ class PluginServer:
             params = self._parse_params(method, raw_params)
             ctx = RequestContext(method=name, settings=self.settings, log=log)
             try:
-                result = await method.handler(params, ctx)
+                result = method.handler(params, ctx)
+                if not method.inline:
+                    result = await result
             except _lazy().plugin_error as exc:
                 raise plugin_error_to_rpc(exc) from None
             return self._check_result(name, to_result_json(result))
 
         return handle
+
+    def inline_handler(self, name: str) -> Callable[[Any], Any] | None:
+        """The synchronous handler of an inline method (for the engine), else None."""
+        if name not in self._inline:
+            method = self.method(name)
+            self._inline[name] = self._make_inline(method) if method.inline else None
+        return self._inline[name]
+
+    def _make_inline(self, method: MethodDef) -> Callable[[Any], Any]:
+        name = method.name
+        plugin_error = _lazy().plugin_error
+
+        def handle_now(raw_params: Any) -> Any:
+            params = self._parse_params(method, raw_params)
+            ctx = RequestContext(method=name, settings=self.settings, log=log)
+            try:
+                result = method.handler(params, ctx)
+            except plugin_error as exc:
+                raise plugin_error_to_rpc(exc) from None
+            return self._check_result(name, to_result_json(result))
+
+        return handle_now
 
     async def initialize(self, raw_params: Any) -> Any:
         self._check_params("initialize", raw_params)
@@ -269,4 +294,5 @@ async def run(settings: ServerSettings, *, stdin_fd: int = 0, stdout_fd: int = 1
         stdin_fd=stdin_fd,
         stdout_fd=stdout_fd,
         log=logging.getLogger("wfcompute.rpc"),
+        inline=server.inline_handler,
     )

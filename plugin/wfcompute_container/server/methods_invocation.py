@@ -119,7 +119,7 @@ class DigestReadFileResult(_Params):
     digest: str
 
 
-async def _env_resolve(params: EnvResolveParams, ctx: RequestContext) -> EnvResolveResult:
+def _env_resolve(params: EnvResolveParams, ctx: RequestContext) -> EnvResolveResult:
     # The refs themselves are checked first, as the invocation builders' workload checks do.
     errors = env_ref_errors(params.env)
     if errors:
@@ -132,7 +132,7 @@ async def _env_resolve(params: EnvResolveParams, ctx: RequestContext) -> EnvReso
     return EnvResolveResult(env=sorted_map(env) or {})
 
 
-async def _invocation_command(params: CommandInvocationParams, ctx: RequestContext) -> Invocation:
+def _invocation_command(params: CommandInvocationParams, ctx: RequestContext) -> Invocation:
     return build_command_invocation(_options(params, CommandInvocationOptions))
 
 
@@ -179,13 +179,11 @@ async def _artifacts_hash(params: ArtifactsHashParams, ctx: RequestContext) -> A
     return ArtifactsHashResult(artifact_hash=digest, artifacts=list(params.allowlist))
 
 
-async def _digest_validate(
-    params: DigestValidateParams, ctx: RequestContext
-) -> DigestValidateResult:
+def _digest_validate(params: DigestValidateParams, ctx: RequestContext) -> DigestValidateResult:
     return DigestValidateResult(valid=valid_sha256_digest(params.digest))
 
 
-async def _digest_parse_marker(
+def _digest_parse_marker(
     params: DigestParseMarkerParams, ctx: RequestContext
 ) -> DigestParseMarkerResult:
     digest = parse_build_digest_marker(params.output)

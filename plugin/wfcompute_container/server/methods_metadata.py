@@ -78,7 +78,7 @@ async def _catalog(_: None, ctx: RequestContext) -> RawJSON:
     return RawJSON(value=adapters_catalog())
 
 
-async def _contract(params: AdapterContractParams, ctx: RequestContext) -> RuntimeAdapterContract:
+def _contract(params: AdapterContractParams, ctx: RequestContext) -> RuntimeAdapterContract:
     return adapter_contract(params.adapter_id, params.descriptor)
 
 

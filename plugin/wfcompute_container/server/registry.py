@@ -2,7 +2,9 @@
 
 A handler receives the validated params model (or None when the method takes no params) and
 the per-request context, and returns the result: a WireModel, a plain JSON value, or None
-(JSON null). Domain failures are raised as ``wfcompute_container.errors.PluginError``
+(JSON null). A handler is ``async`` unless it is pure computation on its params (no I/O, no
+waiting): such a plain ``def`` handler is answered inline by the engine, without a task.
+Domain failures are raised as ``wfcompute_container.errors.PluginError``
 subclasses; the server maps them to wire codes in one place. Cancellation arrives as anyio
 cancellation: clean up in ``finally`` blocks under ``anyio.CancelScope(shield=True)``.
 
@@ -12,6 +14,7 @@ from the ``params`` and ``result`` types declared here (see ``server/schemas.py`
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -38,7 +41,10 @@ class RequestContext:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
-Handler = Callable[[Any, RequestContext], Awaitable[Any]]
+AsyncHandler = Callable[[Any, RequestContext], Awaitable[Any]]
+InlineHandler = Callable[[Any, RequestContext], Any]
+"""Synchronous: pure computation on the params; must not block."""
+Handler = AsyncHandler | InlineHandler
 
 
 @dataclass(frozen=True)
@@ -49,3 +55,8 @@ class MethodDef:
     """A pydantic model class, or any type pydantic's TypeAdapter accepts; None means null."""
     handler: Handler
     description: str = ""
+    inline: bool = field(init=False)
+    """True for a plain ``def`` handler (answered on the engine's reader)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "inline", not inspect.iscoroutinefunction(self.handler))
