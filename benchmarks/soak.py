@@ -82,8 +82,9 @@ def soak(lines: int, seed: int, max_seconds: float, sentinel_every: int) -> dict
                 owned.extend(line.own)
                 if sent % sentinel_every == 0:
                     sentinels += 1
-                    plugin.send(request_line(f"sentinel-{sentinels}", "digest.validate",
-                                             {"digest": DIGEST}))
+                    plugin.send(
+                        request_line(f"sentinel-{sentinels}", "digest.validate", {"digest": DIGEST})
+                    )
                     answer = plugin.wait_answer(f"sentinel-{sentinels}", 120)
                     if answer.get("result") != {"valid": True}:
                         raise AssertionError(f"sentinel answered {answer}")
@@ -148,8 +149,10 @@ def main() -> int:
     else:
         print(f"seed                 {figures['seed']}")
         print(f"lines sent           {figures['lines_sent']}  {figures['lines_by_kind']}")
-        print(f"tracked requests     {figures['tracked_requests']} (+{figures['sentinels']} "
-              "sentinels)")
+        print(
+            f"tracked requests     {figures['tracked_requests']} (+{figures['sentinels']} "
+            "sentinels)"
+        )
         print(f"responses            {figures['responses']}")
         print(f"outcomes             {figures['outcomes']}")
         print(f"bad stdout lines     {figures['bad_stdout_lines']}")

@@ -35,8 +35,6 @@ def _loads(text: str) -> Any:
     return json.loads(text, object_pairs_hook=Obj)
 
 
-
-
 OUTPUT_LINE = output_line_validator()
 
 

@@ -228,8 +228,18 @@ def fuzz_lines(
     """One line of any hostile kind."""
     kind = draw(
         st.sampled_from(
-            ["bytes", "json", "mutated", "mutated", "golden", "corrupt", "oversized", "batch",
-             "bad-id", "blank"]
+            [
+                "bytes",
+                "json",
+                "mutated",
+                "mutated",
+                "golden",
+                "corrupt",
+                "oversized",
+                "batch",
+                "bad-id",
+                "blank",
+            ]
         )
     )
     rng = random.Random(draw(st.integers(0, 2**32)))
@@ -324,20 +334,29 @@ def random_json(rng: random.Random, depth: int = 0) -> JSONValue:
     if roll == 3:
         return rng.choice([0.5, -1e308, 1e-7, 3.0])
     if roll in (4, 5):
-        alphabet = "abc/._-:{}[]\"\\ \x00\né\u2028\U0001f600$"
+        alphabet = 'abc/._-:{}[]"\\ \x00\né\u2028\U0001f600$'
         return "".join(rng.choice(alphabet) for _ in range(rng.randrange(12)))
     if roll in (6, 7):
         return [random_json(rng, depth + 1) for _ in range(rng.randrange(4))]
-    return {
-        str(random_json(rng, 3)): random_json(rng, depth + 1) for _ in range(rng.randrange(4))
-    }
+    return {str(random_json(rng, 3)): random_json(rng, depth + 1) for _ in range(rng.randrange(4))}
 
 
 class RandomLines:
     """Hostile lines from a seeded ``random.Random``, same kinds as ``fuzz_lines``."""
 
-    KINDS = ("bytes", "json", "mutated", "mutated", "mutated", "golden", "corrupt", "batch",
-             "bad-id", "blank", "oversized")
+    KINDS = (
+        "bytes",
+        "json",
+        "mutated",
+        "mutated",
+        "mutated",
+        "golden",
+        "corrupt",
+        "batch",
+        "bad-id",
+        "blank",
+        "oversized",
+    )
 
     def __init__(
         self,

@@ -26,8 +26,6 @@ INIT_LINE = (
 )
 
 
-
-
 OUTPUT_LINE = output_line_validator()
 
 

@@ -58,9 +58,7 @@ def plugin_tmp(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def plugin(plugin_tmp: Path, tmp_path: Path) -> Iterator[PluginProcess]:
-    started = PluginProcess(
-        "--log-level", "debug", env={"TMPDIR": str(plugin_tmp)}, cwd=tmp_path
-    )
+    started = PluginProcess("--log-level", "debug", env={"TMPDIR": str(plugin_tmp)}, cwd=tmp_path)
     yield started
     started.kill()
 
@@ -100,8 +98,12 @@ def assert_nothing_left(tool: str, tmp_path: Path, plugin_tmp: Path, stderr: str
 
 
 def test_sigterm_mid_run_answers_cancelled_and_exits_0(
-    tool: str, workload_image: str, workspace: Path, plugin: PluginProcess,
-    tmp_path: Path, plugin_tmp: Path,
+    tool: str,
+    workload_image: str,
+    workspace: Path,
+    plugin: PluginProcess,
+    tmp_path: Path,
+    plugin_tmp: Path,
 ) -> None:
     start_run(plugin, tool, workload_image, workspace, "touch started; sleep 120")
     assert containers_under(tool, tmp_path) != []  # the container is really there
@@ -134,7 +136,10 @@ def test_host_closing_stdout_mid_run_stops_the_plugin_and_removes_the_container(
         proc.stdin.flush()
         assert json.loads(proc.stdout.readline())["id"] == 0
         params = command_run_params(
-            workspace, tool, workload_image, ["sh", "-c", "touch started; sleep 120"],
+            workspace,
+            tool,
+            workload_image,
+            ["sh", "-c", "touch started; sleep 120"],
             {"SECRET_TOKEN": CANARY},
         )
         proc.stdin.write(request_line(1, "command.run", params))
@@ -151,8 +156,12 @@ def test_host_closing_stdout_mid_run_stops_the_plugin_and_removes_the_container(
 
 
 def test_container_tool_killed_mid_run_is_a_runtime_error(
-    tool: str, workload_image: str, workspace: Path, plugin: PluginProcess,
-    tmp_path: Path, plugin_tmp: Path,
+    tool: str,
+    workload_image: str,
+    workspace: Path,
+    plugin: PluginProcess,
+    tmp_path: Path,
+    plugin_tmp: Path,
 ) -> None:
     pid, _ = start_run(plugin, tool, workload_image, workspace, "touch started; sleep 120")
     os.kill(pid, signal.SIGKILL)
@@ -167,11 +176,18 @@ def test_container_tool_killed_mid_run_is_a_runtime_error(
 
 
 def test_workspace_deleted_mid_run_is_a_clear_error(
-    tool: str, workload_image: str, workspace: Path, plugin: PluginProcess,
-    tmp_path: Path, plugin_tmp: Path,
+    tool: str,
+    workload_image: str,
+    workspace: Path,
+    plugin: PluginProcess,
+    tmp_path: Path,
+    plugin_tmp: Path,
 ) -> None:
     start_run(
-        plugin, tool, workload_image, workspace,
+        plugin,
+        tool,
+        workload_image,
+        workspace,
         "touch started; sleep 2; echo late > out.txt; echo done",
         artifact_allowlist=["out.txt"],
     )
@@ -222,9 +238,7 @@ def test_env_file_on_a_full_disk_is_a_clear_error_in_process(
     monkeypatch.setattr("tempfile.tempdir", None)
     monkeypatch.setattr(sandbox_env_file, "os", _OsOnFullDisk())
     invocation = Invocation.model_validate(
-        command_run_params(workspace, tool, "img", ["true"], {"SECRET_TOKEN": CANARY})[
-            "invocation"
-        ]
+        command_run_params(workspace, tool, "img", ["true"], {"SECRET_TOKEN": CANARY})["invocation"]
     )
     assert isinstance(invocation.request, RuntimeExecutionRequest)
 
@@ -278,9 +292,7 @@ def test_env_file_on_a_full_tmpfs_through_the_plugin(
     The first run happens on the empty tmpfs so that Python settles on it as the temp dir
     (a temp dir that is full at start-up would be passed over for /tmp).
     """
-    plugin = PluginProcess(
-        "--log-level", "debug", env={"TMPDIR": str(tiny_tmpfs)}, cwd=tmp_path
-    )
+    plugin = PluginProcess("--log-level", "debug", env={"TMPDIR": str(tiny_tmpfs)}, cwd=tmp_path)
     try:
         plugin.initialize()
         plugin.request(

@@ -87,9 +87,7 @@ class FuzzSession:
 
 def test_fuzzed_lines_never_break_the_protocol(tmp_path: Path) -> None:
     session = FuzzSession(tmp_path)
-    lines = fuzz_lines(
-        session.bases, session.golden, session.pool, session.catalog, LINE_LIMIT
-    )
+    lines = fuzz_lines(session.bases, session.golden, session.pool, session.catalog, LINE_LIMIT)
 
     @settings(
         max_examples=EXAMPLES,
@@ -125,11 +123,16 @@ def test_every_golden_request_line_with_garbage_between_is_served(tmp_path: Path
                 value = json.loads(text)
             except ValueError:
                 value = None
-            if isinstance(value, dict) and value.get("method") not in (
-                "initialize",
-                "shutdown",
-                "exit",
-            ) and "id" in value:
+            if (
+                isinstance(value, dict)
+                and value.get("method")
+                not in (
+                    "initialize",
+                    "shutdown",
+                    "exit",
+                )
+                and "id" in value
+            ):
                 msg_id = session.pool.take()
                 value["id"] = msg_id
                 method = value.get("method")

@@ -33,9 +33,7 @@ def test_availability_detail_hides_credentials_the_tool_prints() -> None:
     assert redact_tool_detail("Cannot connect: is the daemon running?") == (
         "Cannot connect: is the daemon running?"
     )
-    assert redact_tool_detail("dial unix:///run/docker.sock failed") == (
-        "dial <redacted> failed"
-    )
+    assert redact_tool_detail("dial unix:///run/docker.sock failed") == ("dial <redacted> failed")
 
 
 def test_cancel_while_the_tool_is_being_spawned_still_removes_the_container(

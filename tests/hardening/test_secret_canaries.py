@@ -265,8 +265,11 @@ def test_tools_that_print_secrets_to_stderr_leak_nothing(tmp_path: Path) -> None
         ("runtime.probe", {"timeout_ms": 5000}),
         (
             "runtime.probe",
-            {"backends": ["podman-rootless", "docker-desktop", "nerdctl-containerd"],
-             "conformance_image": "localhost/probe:1", "timeout_ms": 5000},
+            {
+                "backends": ["podman-rootless", "docker-desktop", "nerdctl-containerd"],
+                "conformance_image": "localhost/probe:1",
+                "timeout_ms": 5000,
+            },
         ),
         ("command.run", command_run_params(workspace, "podman", "img", ["true"], {"T": CANARY})),
         ("container_build.run", build_run_params(workspace, "podman", "img", {"T": CANARY})),
@@ -309,15 +312,20 @@ def test_real_runs_with_canary_env_leak_nothing(
             1,
             "command.run",
             command_run_params(
-                workspaces["ok"], tool, workload_image,
-                ["sh", "-c", 'printf %s "$SECRET_TOKEN" > seen.txt; sleep 1; echo done'], env,
+                workspaces["ok"],
+                tool,
+                workload_image,
+                ["sh", "-c", 'printf %s "$SECRET_TOKEN" > seen.txt; sleep 1; echo done'],
+                env,
             ),
         ),
         (
             2,
             "container_build.run",
             build_run_params(
-                workspaces["build"], tool, builder_image,
+                workspaces["build"],
+                tool,
+                builder_image,
                 {"TEST_BUILDER_MODE": "marker", "USER_SECRET": CANARY},
             ),
         ),
@@ -325,8 +333,11 @@ def test_real_runs_with_canary_env_leak_nothing(
             3,
             "command.run",
             command_run_params(
-                workspaces["missing"], tool, "localhost/wfcompute-hardening-missing:0",
-                ["true"], env,
+                workspaces["missing"],
+                tool,
+                "localhost/wfcompute-hardening-missing:0",
+                ["true"],
+                env,
             ),
         ),
         (
@@ -340,7 +351,10 @@ def test_real_runs_with_canary_env_leak_nothing(
             5,
             "command.run",
             command_run_params(
-                workspaces["badenv"], tool, workload_image, ["true"],
+                workspaces["badenv"],
+                tool,
+                workload_image,
+                ["true"],
                 {"SECRET_TOKEN": f"{CANARY}\nX=1"},
             ),
         ),
@@ -348,14 +362,15 @@ def test_real_runs_with_canary_env_leak_nothing(
             6,
             "command.run",
             command_run_params(
-                workspaces["cancel"], tool, workload_image,
-                ["sh", "-c", "touch started; sleep 60"], env,
+                workspaces["cancel"],
+                tool,
+                workload_image,
+                ["sh", "-c", "touch started; sleep 60"],
+                env,
             ),
         ),
     ]
-    plugin = PluginProcess(
-        "--log-level", "debug", env={"TMPDIR": str(private_tmp)}, cwd=tmp_path
-    )
+    plugin = PluginProcess("--log-level", "debug", env={"TMPDIR": str(private_tmp)}, cwd=tmp_path)
     sent: list[str] = []
     try:
         with ArgvWatch([CANARY], interesting=lambda argv: "--env-file" in argv) as watch:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from jsonschema import Draft202012Validator
@@ -19,6 +23,8 @@ from wfcompute_container.server.schemas import (
     result_file,
     schema_errors,
 )
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_committed_schemas_are_valid_2020_12_with_ids() -> None:
@@ -86,3 +92,26 @@ def test_every_method_is_served_by_its_area_module() -> None:
     assert set(method_names_of(load_all())) == declared
     for name in declared:
         assert name in {m.name for m in _area_methods(area_module(name))}
+
+
+def test_serving_does_not_import_jsonschema_until_an_instance_is_invalid() -> None:
+    # Start-up cost: the compiled predicates answer valid instances; jsonschema (a quarter
+    # of the import time) is loaded only to write an invalid instance's error texts.
+    script = """
+import sys
+from wfcompute_container.server.app import PluginServer
+from wfcompute_container.server.registry import ServerSettings
+from wfcompute_container.server.schemas import schema_errors
+server = PluginServer(ServerSettings())
+check = server.validators["digest.validate"].params
+assert schema_errors(check, {"digest": "x"}) == []
+assert "jsonschema" not in sys.modules, "imported while serving valid instances"
+errors = schema_errors(check, {"digest": 1})
+assert errors == [{"path": "/digest", "message": "1 is not of type 'string'"}], errors
+assert "jsonschema" in sys.modules
+"""
+    env = dict(os.environ, PYTHONPATH=str(REPO / "plugin"))
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr

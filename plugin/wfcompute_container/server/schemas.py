@@ -4,7 +4,10 @@ Source of truth: the pydantic params/result types declared in the method table. 
 `schemas/` are generated from them (`python -m wfcompute_container.server.schemas --write`)
 and committed, so hosts can read the contract without Python; a test regenerates them and
 fails when the committed files drift from the models. At start-up the committed files are
-loaded once, meta-validated, and one validator per method is built over a shared registry.
+loaded once and one validator per method is built: a compiled yes/no predicate, with
+jsonschema's validator (over a shared registry) made only when an instance is invalid and its
+error texts are needed, so serving does not wait for jsonschema's import. The files are
+meta-validated by `validate`, the tests and CI.
 
 Layout: `methods/<method>.params.schema.json`, `methods/<method>.result.schema.json`,
 `types/<Type>.schema.json` (referenced by absolute `$id`), and the hand-written envelope
@@ -19,16 +22,16 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError, ValidationError
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
+from typing import TYPE_CHECKING, Any
 
 from ..resources import data_path
 from .registry import MethodDef
 from .schema_compiler import compile_schema
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
+    from referencing import Registry
 
 SCHEMA_BASE = "https://schemas.workflow-compute.dev/compute-container/v1/"
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -114,6 +117,9 @@ def load_all(root: Path | None = None) -> dict[str, dict[str, Any]]:
 
 def check_files(files: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """Meta-validate each schema and check its `$id`; problems as readable lines."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
     problems: list[str] = []
     for rel, schema in files.items():
         if schema.get("$schema") != DIALECT:
@@ -128,6 +134,9 @@ def check_files(files: Mapping[str, Mapping[str, Any]]) -> list[str]:
 
 
 def build_registry(files: Mapping[str, Mapping[str, Any]]) -> Registry[Any]:
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT202012
+
     resources = [
         (SCHEMA_BASE + rel, Resource.from_contents(dict(schema), default_specification=DRAFT202012))
         for rel, schema in files.items()
@@ -163,31 +172,52 @@ def inline_refs(
     return {key: inline_refs(value, files, seen) for key, value in schema.items()}
 
 
-@dataclass(frozen=True)
 class SchemaValidator:
-    """A jsonschema validator with a compiled yes/no answer beside it.
+    """A schema's compiled yes/no answer, with jsonschema's validator behind it.
 
     `is_valid` is the compiled predicate when the schema is within the compiled subset (see
     schema_compiler.py), else jsonschema's own; `iter_errors` is always jsonschema's, so
-    error texts do not depend on the fast path.
+    error texts do not depend on the fast path. The jsonschema validator is made the first
+    time it is needed.
     """
 
-    validator: Draft202012Validator
-    is_valid: Callable[[Any], bool]
-    compiled: bool
+    def __init__(
+        self,
+        schema: Any,
+        make_validator: Callable[[], Draft202012Validator],
+        *,
+        format_asserted: bool = False,
+    ) -> None:
+        self.schema = schema
+        self._make_validator = make_validator
+        self._validator: Draft202012Validator | None = None
+        predicate = compile_schema(schema, format_asserted=format_asserted)
+        self.compiled = predicate is not None
+        self.is_valid: Callable[[Any], bool] = (
+            predicate if predicate is not None else self._jsonschema_is_valid
+        )
 
     @classmethod
     def of(cls, validator: Draft202012Validator) -> SchemaValidator:
-        predicate = compile_schema(
-            validator.schema, format_asserted=validator.format_checker is not None
+        """Over an existing jsonschema validator (its format checker is respected)."""
+        made = cls(
+            validator.schema,
+            lambda: validator,
+            format_asserted=validator.format_checker is not None,
         )
-        if predicate is None:
-            return cls(validator, validator.is_valid, compiled=False)
-        return cls(validator, predicate, compiled=True)
+        made._validator = validator
+        if not made.compiled:
+            made.is_valid = validator.is_valid
+        return made
 
     @property
-    def schema(self) -> Any:
-        return self.validator.schema
+    def validator(self) -> Draft202012Validator:
+        if self._validator is None:
+            self._validator = self._make_validator()
+        return self._validator
+
+    def _jsonschema_is_valid(self, instance: Any) -> bool:
+        return self.validator.is_valid(instance)
 
     def iter_errors(self, instance: Any) -> Iterator[ValidationError]:
         return self.validator.iter_errors(instance)
@@ -213,7 +243,18 @@ def build_validators(
     methods: Iterable[str], files: Mapping[str, Mapping[str, Any]]
 ) -> dict[str, MethodValidators]:
     """One params and one result validator per method, built once and reused."""
-    registry = build_registry(files)
+    shared: list[Registry[Any]] = []
+
+    def validator_for(schema: Any) -> SchemaValidator:
+        def make() -> Draft202012Validator:
+            from jsonschema import Draft202012Validator
+
+            if not shared:
+                shared.append(build_registry(files))
+            return Draft202012Validator(schema, registry=shared[0])
+
+        return SchemaValidator(schema, make)
+
     validators: dict[str, MethodValidators] = {}
     for name in methods:
         try:
@@ -222,12 +263,8 @@ def build_validators(
         except KeyError as exc:
             raise FileNotFoundError(f"schema {exc.args[0]} is missing") from None
         validators[name] = MethodValidators(
-            params=SchemaValidator.of(
-                Draft202012Validator(inline_refs(params_schema, files), registry=registry)
-            ),
-            result=SchemaValidator.of(
-                Draft202012Validator(inline_refs(result_schema, files), registry=registry)
-            ),
+            params=validator_for(inline_refs(params_schema, files)),
+            result=validator_for(inline_refs(result_schema, files)),
         )
     return validators
 
