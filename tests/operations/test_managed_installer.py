@@ -310,11 +310,35 @@ def test_doctor_manifest_checks(setup: Setup, change: dict[str, Any], reason: st
     assert (doctor.status, doctor.reason) == ("degraded", reason)
 
 
-def test_doctor_rejects_unreadable_manifest(setup: Setup) -> None:
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{not json", "invalid character 'n' looking for beginning of object key string"),
+        ('{"bundle_id": "x"', "unexpected end of JSON input"),
+        ("[]", "json: cannot unmarshal array into managed runtime install manifest"),
+    ],
+)
+def test_doctor_rejects_unreadable_manifest_with_go_s_text(
+    setup: Setup, text: str, message: str
+) -> None:
     setup.run("install")
-    (setup.root / BUNDLE_ID / MANIFEST_NAME).write_text("{not json")
-    with pytest.raises(InvalidInput):
+    (setup.root / BUNDLE_ID / MANIFEST_NAME).write_text(text)
+    with pytest.raises(InvalidInput) as info:
         setup.run("doctor")
+    assert info.value.message == message
+
+
+def test_manifest_is_read_back_as_go_reads_it(setup: Setup) -> None:
+    # A manifest from a newer plugin (an extra key) or edited with other key case still reads:
+    # Go's decoder ignores unknown keys and matches names case-insensitively.
+    setup.run("install")
+    path = setup.root / BUNDLE_ID / MANIFEST_NAME
+    manifest = json.loads(path.read_text())
+    manifest["Signature_Digest"] = manifest.pop("signature_digest")
+    manifest["written_by"] = "workflow-plugin-compute-container 9.9"
+    path.write_text(json.dumps(manifest))
+    doctor = setup.run("doctor")
+    assert (doctor.status, doctor.reason) == ("ok", "")
 
 
 # --- refusals: objects --------------------------------------------------------------------------

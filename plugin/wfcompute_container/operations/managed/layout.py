@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import stat
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from pydantic import ConfigDict, ValidationError
 
 from ...core.wire import ZERO_TIME, GoTime, WireModel
 from ...errors import InvalidInput
+from ...goparity.jsondecode import GoJSONError, fold_keys, json_kind, loads
 from ...goparity.jsonenc import marshal_indent
 from ...goparity.oserror import is_not_exist, os_error_of, path_error
 from ...goparity.paths import abs_path, clean, escapes, join, rel
@@ -185,16 +185,20 @@ def read_manifest(location: BundleLocation) -> InstallManifest:
             data = handle.read()
     except OSError as err:
         raise ManifestError(path_error("open", path, err), missing=is_not_exist(err)) from err
+    # Read back as Go's decoder reads it: Go's syntax error texts, keys matched exactly or
+    # case-folded, unknown keys ignored.
     try:
-        document: Any = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ManifestError(f"invalid manifest JSON: {err}") from err
+        document: Any = loads(data.decode("utf-8", errors="replace"))
+    except GoJSONError as err:
+        raise ManifestError(str(err)) from err
     if document is None:
         return InstallManifest()
     if not isinstance(document, dict):
-        raise ManifestError("json: cannot unmarshal non-object into managed runtime manifest")
+        raise ManifestError(
+            f"json: cannot unmarshal {json_kind(document)} into managed runtime install manifest"
+        )
     try:
-        return InstallManifest.model_validate(document)
+        return InstallManifest.model_validate(fold_keys(InstallManifest, document))
     except ValidationError as err:
         first = err.errors()[0]
         location_text = ".".join(str(part) for part in first["loc"])
