@@ -14,7 +14,7 @@ import anyio
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
 from ..core.resources import ResourceLimits
-from ..core.workloads import CommandWorkload, ContainerBuildWorkload, EnvRef, env_ref_errors
+from ..core.workloads import CommandWorkload, ContainerBuildWorkload, EnvRef
 from ..errors import InvalidInput
 from ..goparity.jsonenc import sorted_map
 from ..goparity.paths import abs_path
@@ -120,10 +120,8 @@ class DigestReadFileResult(_Params):
 
 
 def _env_resolve(params: EnvResolveParams, ctx: RequestContext) -> EnvResolveResult:
-    # The refs themselves are checked first, as the invocation builders' workload checks do.
-    errors = env_ref_errors(params.env)
-    if errors:
-        raise InvalidInput("\n".join(errors))
+    # As the reference's CommandRuntimeEnv / ContainerBuildEnv: the refs themselves are not
+    # validated here (the invocation builders' workload checks do that).
     if params.workload_kind == "command":
         env = command_runtime_env(params.env, params.resolved)
     else:
