@@ -12,10 +12,10 @@ from __future__ import annotations
 import contextlib
 import functools
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import anyio
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from ..core.enums import WORKLOAD_COMMAND, WORKLOAD_CONTAINER_BUILD
 from ..core.execution import RuntimeExecutionResult
@@ -24,12 +24,8 @@ from ..core.rules import valid_sha256_digest
 from ..core.wire import RawJSON
 from ..core.workloads import CommandWorkload, ContainerBuildWorkload
 from ..errors import InvalidInput, LimitExceeded, PluginError, RuntimeFailure, RuntimeUnavailable
-from ..goparity.jsondecode import (
-    cannot_unmarshal_field,
-    cannot_unmarshal_value,
-    fold_keys,
-    fold_name,
-)
+from ..goparity.gostruct import decode_struct
+from ..goparity.jsondecode import GoJSONError
 from ..goparity.jsonenc import marshal
 from ..goparity.paths import join
 from ..goparity.text import first_non_empty, quote
@@ -59,6 +55,8 @@ BUILD_STATE_DIR = "/wfcompute-build"
 BUILD_DIGEST_CONTAINER_PATH = "/wfcompute-build/wfcompute-container-build-digest"
 RESERVED_BUILD_ENV_PREFIX = "WORKFLOW_COMPUTE_BUILD_"
 OUTPUT_LIMIT_HIT = "output_bytes"
+# The Go package of the compute-core types, as Go's decode errors name them.
+CORE_GO_PACKAGE = "protocol"
 
 _ModelT = TypeVar("_ModelT", bound=BaseModel)
 
@@ -77,7 +75,7 @@ async def run_command(invocation: Invocation, runtime: Runtime | None) -> Runtim
     if request.input is None:
         raise InvalidInput("sandboxed-command runtime input is required")
     workload = decode_workload(
-        request.input, CommandWorkload, "CommandWorkload", "decode sandboxed-command runtime input"
+        request.input, CommandWorkload, "decode sandboxed-command runtime input"
     )
     _raise_if(workload.validation_error())
     if not workload.args:
@@ -138,7 +136,6 @@ async def run_container_build(
     workload = decode_workload(
         request.input,
         ContainerBuildWorkload,
-        "ContainerBuildWorkload",
         "decode sandboxed-container-build runtime input",
     )
     _raise_if(workload.validation_error())
@@ -293,32 +290,11 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def decode_workload(raw: RawJSON, model: type[_ModelT], go_name: str, prefix: str) -> _ModelT:
-    """Go json.Unmarshal of the request input into the workload struct (a JSON null
-    document leaves the zero value)."""
-    value = raw.value
-    if value is None:
-        return model()
-    if not isinstance(value, dict):
-        raise InvalidInput(f"{prefix}: {cannot_unmarshal_value(value, f'protocol.{go_name}')}")
+def decode_workload(raw: RawJSON, model: type[_ModelT], prefix: str) -> _ModelT:
+    """Go json.Unmarshal of the request input into the compute-core workload struct (§0.5):
+    the first type mismatch in document order is reported with Go's text; a JSON null
+    document, field or list element leaves the zero value."""
     try:
-        return model.model_validate(fold_keys(model, value))
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(part) for part in first["loc"] if isinstance(part, str))
-        bad = _value_at(value, first["loc"])
-        raise InvalidInput(f"{prefix}: {cannot_unmarshal_field(bad, f'{go_name}.{loc}')}") from exc
-
-
-def _value_at(document: Any, loc: tuple[int | str, ...]) -> Any:
-    """The decoded JSON value a validation error's location points at (last key wins)."""
-    current = document
-    for part in loc:
-        if isinstance(current, dict) and isinstance(part, str):
-            matches = [k for k in current if fold_name(k) == fold_name(part)]
-            current = current[matches[-1]] if matches else None
-        elif isinstance(current, list) and isinstance(part, int) and part < len(current):
-            current = current[part]
-        else:
-            return current
-    return current
+        return decode_struct(raw.value, model, CORE_GO_PACKAGE)
+    except GoJSONError as exc:
+        raise InvalidInput(f"{prefix}: {exc}") from None
