@@ -45,6 +45,7 @@ def test_validate_accepts_the_shipped_files() -> None:
     assert done.returncode == 0, done.stderr.decode()
     out = done.stdout.decode()
     assert "ok: plugin.json" in out and "ok: runtime-adapters.json" in out and "schemas" in out
+    assert "ok: plugin.contracts.json" in out
 
 
 def _copy_data(tmp_path: Path) -> Path:
@@ -53,7 +54,7 @@ def _copy_data(tmp_path: Path) -> Path:
     shutil.copy(REPO / "plugin.json", root)
     shutil.copy(REPO / "runtime-adapters.json", root)
     shutil.copytree(REPO / "schemas", root / "schemas")
-    for extra in ("managed-runtime-bundles.json",):
+    for extra in ("managed-runtime-bundles.json", "plugin.contracts.json"):
         if (REPO / extra).exists():
             shutil.copy(REPO / extra, root)
     return root
@@ -65,6 +66,9 @@ def test_validate_names_each_problem(tmp_path: Path) -> None:
     catalog["adapters"][1]["operation"] = ""
     (root / "runtime-adapters.json").write_text(json.dumps(catalog))
     (root / "plugin.json").write_text("{not json")
+    contracts = json.loads((root / "plugin.contracts.json").read_text())
+    del contracts["protocolTypes"][1]["goType"]
+    (root / "plugin.contracts.json").write_text(json.dumps(contracts))
     schema = root / "schemas" / "methods" / "digest.validate.params.schema.json"
     broken = json.loads(schema.read_text())
     broken["type"] = "no-such-type"
@@ -74,6 +78,7 @@ def test_validate_names_each_problem(tmp_path: Path) -> None:
     err = done.stderr.decode()
     assert "plugin.json: not valid JSON" in err
     assert "runtime-adapters.json: adapters[1]: operation is required" in err
+    assert "plugin.contracts.json: protocolTypes[1].goType is required" in err
     assert "digest.validate.params.schema.json: not a valid JSON Schema 2020-12" in err
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
+import random
 import stat
 import tarfile
 from pathlib import Path
@@ -71,7 +73,8 @@ def _umask() -> int:
         ([file("a/../../x", b"x")], 'unsafe archive path "a/../../x"'),
         ([file("/abs", b"x")], 'unsafe archive path "/abs"'),
         ([file("a\\b", b"x")], 'unsafe archive path "a\\\\b"'),
-        ([directory("./")], 'unsafe archive path "."'),
+        ([directory("./")], 'unsafe archive path "./"'),
+        ([directory("/")], 'unsafe archive path "/"'),
         ([file(" ", b"x")], 'unsafe archive path " "'),
         ([symlink("bin/x", "../../escape")], 'unsafe archive symlink target "../../escape"'),
         ([symlink("x", "..")], 'unsafe archive symlink target ".."'),
@@ -85,7 +88,7 @@ def _umask() -> int:
         ),
         (
             [symlink("bin/link", "../lib"), directory("bin/link/sub")],
-            'unsafe archive path "bin/link/sub" is under symlink',
+            'unsafe archive path "bin/link/sub/" is under symlink',
         ),
         (
             [file("bin/nerdctl", b"1"), file("bin/nerdctl", b"2")],
@@ -93,6 +96,7 @@ def _umask() -> int:
         ),
         ([file("bin/x", b"1"), file("./bin/x", b"2")], 'duplicate archive entry "./bin/x"'),
         ([file("bin/x", b"1"), symlink("bin/x", "y")], 'duplicate archive entry "bin/x"'),
+        ([directory("bin"), directory("bin/")], 'duplicate archive entry "bin/"'),
         ([file("a", b"1"), hardlink("b", "a")], 'unsafe archive entry type 49 for "b"'),
         ([Entry(name="fifo", kind=tarfile.FIFOTYPE)], 'unsafe archive entry type 54 for "fifo"'),
         ([Entry(name="dev", kind=tarfile.CHRTYPE)], 'unsafe archive entry type 51 for "dev"'),
@@ -109,20 +113,125 @@ def test_file_where_a_file_already_is_a_parent(tmp_path: Path) -> None:
     assert message.startswith('unsafe archive path "a"')
 
 
+def stream_error(tmp_path: Path, data: bytes) -> str:
+    stage = tmp_path / "stage"
+    stage.mkdir(exist_ok=True)
+    with pytest.raises(ArchiveError) as caught:
+        extract_tar_gz(io.BytesIO(data), str(stage))
+    return str(caught.value)
+
+
 def test_not_gzip(tmp_path: Path) -> None:
+    assert stream_error(tmp_path, b"plain text, not gzip") == "gzip: invalid header"
+    # Fewer than the ten bytes of a gzip header: Go's io.ReadFull says unexpected EOF.
+    assert stream_error(tmp_path, b"plain") == "unexpected EOF"
+
+
+def _tar(entries: list[Entry]) -> bytes:
+    return gzip.decompress(tar_gz(entries))
+
+
+@pytest.mark.parametrize(
+    ("artifact", "message"),
+    [
+        (b"", "EOF"),
+        (tar_gz([file("big", random.Random(7).randbytes(100_000))])[:50_000], "unexpected EOF"),
+        (tar_gz([file("f", b"x")])[:10], "unexpected EOF"),
+        (tar_gz([file("f", b"x")])[:20], "unexpected EOF"),
+        # Complete gzip streams of a tar cut in file data, and in a header.
+        (gzip.compress(_tar([file("big", b"x" * 5000)])[: 512 + 1000]), "unexpected EOF"),
+        (gzip.compress(_tar([file("a", b"x"), file("b", b"y")])[: 1024 + 100]), "unexpected EOF"),
+        (gzip.compress(b"x" * 1024), "archive/tar: invalid tar header"),
+        # One zero block must be followed by another.
+        (gzip.compress(bytes(512) + b"x" * 512), "archive/tar: invalid tar header"),
+        # A header with a broken checksum after a good entry.
+        (
+            gzip.compress(_tar([file("a", b"x")])[:1024] + b"b" * 100 + bytes(412)),
+            "archive/tar: invalid tar header",
+        ),
+    ],
+)  # fmt: skip
+def test_stream_errors_are_go_texts(tmp_path: Path, artifact: bytes, message: str) -> None:
+    assert stream_error(tmp_path, artifact) == message
+
+
+def test_empty_tar_stream_is_an_empty_archive(tmp_path: Path) -> None:
+    """gzip of nothing: the tar reader meets io.EOF at once, which ends the archive."""
     stage = tmp_path / "stage"
     stage.mkdir()
-    with pytest.raises(ArchiveError) as caught:
-        extract_tar_gz(io.BytesIO(b"plain"), str(stage))
-    assert str(caught.value) == "gzip: invalid header"
+    extract_tar_gz(io.BytesIO(gzip.compress(b"")), str(stage))
+    assert list(stage.iterdir()) == []
+
+
+def test_archive_without_end_blocks_ends_at_the_last_entry(tmp_path: Path) -> None:
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    raw = _tar([file("a", b"x" * 512)])[:1024]
+    extract_tar_gz(io.BytesIO(gzip.compress(raw)), str(stage))
+    assert (stage / "a").read_bytes() == b"x" * 512
+
+
+def test_concatenated_gzip_members_are_one_stream(tmp_path: Path) -> None:
+    raw = _tar([file("a", b"first"), file("b", b"second")])
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    extract_tar_gz(io.BytesIO(gzip.compress(raw[:700]) + gzip.compress(raw[700:])), str(stage))
+    assert (stage / "b").read_bytes() == b"second"
+
+
+def _global_header_archive(name: str) -> bytes:
+    """What `git archive --format=tar.gz` writes first: a PAX global header (type `g`)."""
+    buffer = io.BytesIO()
+    record = b"52 comment=0123456789abcdef0123456789abcdef01234567\n"
+    with tarfile.open(fileobj=buffer, mode="w:gz", format=tarfile.USTAR_FORMAT) as archive:
+        info = tarfile.TarInfo(name)
+        info.type = tarfile.XGLTYPE
+        info.size = len(record)
+        archive.addfile(info, io.BytesIO(record))
+        info = tarfile.TarInfo("bin/nerdctl")
+        info.size = 1
+        archive.addfile(info, io.BytesIO(b"n"))
+    return buffer.getvalue()
+
+
+def test_pax_global_header_is_refused(tmp_path: Path) -> None:
+    assert (
+        stream_error(tmp_path, _global_header_archive("pax_global_header"))
+        == 'unsafe archive entry type 103 for "pax_global_header"'
+    )
+    assert not (tmp_path / "stage" / "bin").exists()
+
+
+def test_pax_global_header_from_tarfile_pax_headers_is_refused(tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    with tarfile.open(
+        fileobj=buffer, mode="w:gz", format=tarfile.PAX_FORMAT, pax_headers={"comment": "x"}
+    ) as archive:
+        info = tarfile.TarInfo("bin/nerdctl")
+        info.size = 1
+        archive.addfile(info, io.BytesIO(b"n"))
+    assert (
+        stream_error(tmp_path, buffer.getvalue())
+        == 'unsafe archive entry type 103 for "././@PaxHeader"'
+    )
+
+
+def test_long_names_keep_their_raw_text(tmp_path: Path) -> None:
+    """PAX `path` records and GNU long names carry the raw name, trailing slash included."""
+    long_dir = "d" * 120 + "/"
+    for archive_format in (tarfile.PAX_FORMAT, tarfile.GNU_FORMAT):
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz", format=archive_format) as archive:
+            for _ in range(2):
+                info = tarfile.TarInfo(long_dir)
+                info.type = tarfile.DIRTYPE
+                archive.addfile(info)
+        assert stream_error(tmp_path, buffer.getvalue()) == f'duplicate archive entry "{long_dir}"'
 
 
 def test_truncated_archive(tmp_path: Path) -> None:
-    stage = tmp_path / "stage"
-    stage.mkdir()
     data = tar_gz([file("big", b"x" * 100_000)])
-    with pytest.raises(ArchiveError):
-        extract_tar_gz(io.BytesIO(data[: len(data) // 2]), str(stage))
+    assert stream_error(tmp_path, data[: len(data) // 2]) == "unexpected EOF"
 
 
 def test_invalid_utf8_name(tmp_path: Path) -> None:

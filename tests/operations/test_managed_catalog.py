@@ -245,3 +245,10 @@ def test_decoding_follows_go_rules_for_keys() -> None:
     document["trust_roots"][0]["KEY_ID"] = document["trust_roots"][0].pop("key_id")
     cat = decode_catalog(json.dumps(document).encode())
     assert cat.to_wire() == SHIPPED
+
+
+def test_catalog_path_that_is_a_directory_fails_the_read(tmp_path: Path) -> None:
+    # Go's os.ReadFile opens a directory and fails the read: `read`, not `open`.
+    with pytest.raises(InvalidInput) as caught:
+        load_catalog(tmp_path)
+    assert str(caught.value) == f"read managed runtime catalog: read {tmp_path}: is a directory"

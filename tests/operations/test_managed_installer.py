@@ -720,3 +720,81 @@ def test_cancelled_install_releases_the_lock_and_changes_nothing(setup: Setup) -
         listener.close()
     assert snapshot(setup.root) == before
     assert not (setup.root / ".locks" / f"{BUNDLE_ID}.lock").exists()
+
+
+# --- Go os.Stat / os.MkdirAll / os.ReadFile semantics ------------------------------------------
+
+
+def test_manifest_that_is_a_directory_fails_the_read(setup: Setup) -> None:
+    manifest = setup.root / BUNDLE_ID / MANIFEST_NAME
+    manifest.mkdir(parents=True)
+    expected = f"read {manifest}: is a directory"
+    assert str(refuse(setup, "uninstall")) == (
+        f"managed runtime install manifest is required before uninstall: {expected}"
+    )
+    assert str(refuse(setup, "doctor")) == expected
+
+
+def test_dangling_bundle_root_symlink_does_not_exist(setup: Setup) -> None:
+    # Go stats the bundle root (links followed): a dangling link is "not there".
+    setup.root.mkdir(parents=True)
+    (setup.root / BUNDLE_ID).symlink_to("/nonexistent-target")
+    result = setup.run("uninstall")
+    assert (result.removed, result.scoped_only) == (False, True)
+    assert (setup.root / BUNDLE_ID).is_symlink()
+
+
+def test_bundle_root_stat_errors_name_stat(setup: Setup, tmp_path: Path) -> None:
+    root_file = tmp_path / "rootfile"
+    root_file.write_text("not a directory\n")
+    setup.root = root_file
+    error = refuse(setup, "reinstall")
+    assert isinstance(error, InvalidInput)
+    assert str(error) == f"stat {root_file / BUNDLE_ID}: not a directory"
+
+
+def test_locks_dir_creation_uses_mkdir_all_texts(setup: Setup, tmp_path: Path) -> None:
+    setup.root.mkdir(parents=True)
+    (setup.root / ".locks").write_text("a file\n")
+    assert str(refuse(setup, "uninstall")) == f"mkdir {setup.root / '.locks'}: not a directory"
+    root_file = tmp_path / "rootfile"
+    root_file.write_text("not a directory\n")
+    setup.root = root_file
+    # MkdirAll names the first existing non-directory on the way.
+    assert str(refuse(setup, "uninstall")) == f"mkdir {root_file}: not a directory"
+
+
+def test_staging_failure_is_a_local_refusal(setup: Setup) -> None:
+    (setup.root / ".locks").mkdir(parents=True)
+    (setup.root / ".staging").write_text("a file\n")
+    error = refuse(setup)
+    assert isinstance(error, InvalidInput) and not isinstance(error, RuntimeFailure)
+    assert str(error) == f"mkdir {setup.root / '.staging'}: not a directory"
+
+
+def test_promotion_rename_error_names_both_paths(setup: Setup) -> None:
+    # A dangling link where the bundle root goes: stat says "not there", so nothing is checked
+    # or moved aside, and renaming the stage directory onto the link fails.
+    setup.root.mkdir(parents=True)
+    bundle_root = setup.root / BUNDLE_ID
+    bundle_root.symlink_to("/nonexistent-target")
+    with pytest.raises(InvalidInput) as caught:
+        setup.run("install")
+    message = str(caught.value)
+    stage_prefix = f"rename {setup.root / '.staging' / BUNDLE_ID}-"
+    assert message.startswith(stage_prefix), message
+    assert message.endswith(f" {bundle_root}: not a directory"), message
+    assert bundle_root.is_symlink()
+    assert list((setup.root / ".staging").iterdir()) == []
+
+
+def test_doctor_reads_a_missing_recomputed_digest_as_empty(setup: Setup) -> None:
+    # Go compares got[rel] != want, and a missing key reads as "": an entry wanting "" passes.
+    setup.run("install")
+    path = setup.root / BUNDLE_ID / MANIFEST_NAME
+    manifest = json.loads(path.read_text())
+    manifest["file_digests"]["ghost"] = ""
+    path.write_text(json.dumps(manifest))
+    (setup.root / BUNDLE_ID / "extra").write_text("keeps the count equal\n")
+    doctor = setup.run("doctor")
+    assert (doctor.status, doctor.reason) == ("ok", "")

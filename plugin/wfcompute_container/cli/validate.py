@@ -40,6 +40,26 @@ def _check_manifest(root: Path, manifest: Any, problems: list[str]) -> None:
             problems.append(f"plugin.json: {key} {ref!r} does not name a shipped file")
 
 
+def _check_contracts(document: Any, problems: list[str]) -> None:
+    """plugin.contracts.json: the contract and protocol-type entries the host reads."""
+    name = "plugin.contracts.json"
+    if not isinstance(document, dict):
+        problems.append(f"{name}: must be a JSON object")
+        return
+    if document.get("version") != "1":
+        problems.append(f'{name}: version must be "1"')
+    for section in ("contracts", "protocolTypes"):
+        entries = document.get(section)
+        if not isinstance(entries, list):
+            problems.append(f"{name}: {section} must be a list")
+            continue
+        for index, entry in enumerate(entries):
+            for key in ("name", "wire", "goType"):
+                value = entry.get(key) if isinstance(entry, dict) else None
+                if not isinstance(value, str) or not value:
+                    problems.append(f"{name}: {section}[{index}].{key} is required")
+
+
 def validate_all(root: Path | None = None) -> tuple[list[str], list[str]]:
     """(problems, notes): every problem found, and what was checked successfully.
 
@@ -58,6 +78,13 @@ def validate_all(root: Path | None = None) -> tuple[list[str], list[str]]:
     _check_manifest(base, _load_json(base, "plugin.json", problems), problems)
     if len(problems) == before:
         notes.append("plugin.json")
+
+    before = len(problems)
+    contracts = _load_json(base, "plugin.contracts.json", problems)
+    if contracts is not None:
+        _check_contracts(contracts, problems)
+    if len(problems) == before:
+        notes.append("plugin.contracts.json")
 
     before = len(problems)
     catalog = _load_json(base, "runtime-adapters.json", problems)

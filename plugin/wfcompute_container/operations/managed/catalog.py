@@ -7,6 +7,7 @@ applies on top of each bundle's own validation.
 
 from __future__ import annotations
 
+import errno
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -191,7 +192,10 @@ def load_catalog(path: str | Path) -> ManagedRuntimeBundleCatalog:
     try:
         data = Path(path).read_bytes()
     except (OSError, ValueError) as err:
-        message = path_error("open", str(path), os_error_of(err))
+        os_err = os_error_of(err)
+        # Go's os.ReadFile opens a directory fine and fails the read.
+        op = "read" if os_err.errno == errno.EISDIR else "open"
+        message = path_error(op, str(path), os_err)
         raise CatalogError(f"read managed runtime catalog: {message}") from err
     try:
         return decode_catalog(data)

@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import ClassVar
@@ -25,7 +26,8 @@ import anyio.to_thread
 from ...core.managed_bundle import ManagedRuntimeBundleDescriptor
 from ...core.wire import ZERO_TIME, GoTime, OmitRule, WireModel
 from ...errors import InvalidInput, PluginError, RuntimeFailure
-from ...goparity.oserror import is_not_exist, path_error
+from ...goparity.dirs import mkdir_all
+from ...goparity.oserror import errno_text, is_not_exist, os_error_of, path_error
 from ...goparity.paths import join
 from ...goparity.text import fields, quote, trim_space
 from ...goparity.timefmt import is_zero_time
@@ -41,7 +43,6 @@ from .layout import (
     check_command_path,
     file_digests,
     locate_bundle,
-    make_dirs,
     read_manifest,
     require_scoped_manifest,
     write_manifest,
@@ -296,12 +297,14 @@ async def _require_signature(
 
 
 def _exists(path: str) -> bool:
+    """Go os.Stat: links are followed, so a dangling symlink does not exist."""
     try:
-        os.lstat(path)
-    except OSError as err:
+        os.stat(path)
+    except (OSError, ValueError) as exc:
+        err = os_error_of(exc)
         if is_not_exist(err):
             return False
-        raise InvalidInput(path_error("lstat", path, err)) from err
+        raise InvalidInput(path_error("stat", path, err)) from exc
     return True
 
 
@@ -324,12 +327,16 @@ def _stage_and_promote(
     now: datetime,
 ) -> ManagedRuntimeInstallResult:
     staging = join(location.install_root, STAGING_DIR)
+    # Staging is a local refusal (-32010), not a fetch or transport failure.
     try:
-        make_dirs(location.install_root)
-        make_dirs(staging)
+        mkdir_all(location.install_root, 0o700)
+        mkdir_all(staging, 0o700)
+    except OSError as err:
+        raise InvalidInput(str(err)) from err
+    try:
         stage = tempfile.mkdtemp(prefix=f"{bundle.bundle_id}-", dir=staging)
     except OSError as err:
-        raise RuntimeFailure(path_error("mkdir", err.filename or staging, err)) from err
+        raise InvalidInput(path_error("mkdir", err.filename or staging, err)) from err
     promoted = False
     try:
         try:
@@ -394,17 +401,26 @@ def _manifest_for(
 def _promote(stage: str, bundle_root: str) -> None:
     previous = bundle_root + ".previous"
     _remove_tree(previous)
-    moved_aside = False
+    moved_aside = _exists(bundle_root)
+    if moved_aside:
+        _rename(bundle_root, previous)
     try:
-        if _exists(bundle_root):
-            os.rename(bundle_root, previous)
-            moved_aside = True
-        os.rename(stage, bundle_root)
-    except OSError as err:
+        _rename(stage, bundle_root)
+    except InvalidInput:
         if moved_aside:
-            os.rename(previous, bundle_root)
-        raise RuntimeFailure(path_error("rename", stage, err)) from err
+            with suppress(OSError):
+                os.rename(previous, bundle_root)
+        raise
     _remove_tree(previous)
+
+
+def _rename(old: str, new: str) -> None:
+    """os.rename with Go's *LinkError text, `rename <old> <new>: <err>`."""
+    try:
+        os.rename(old, new)
+    except (OSError, ValueError) as exc:
+        err = os_error_of(exc)
+        raise InvalidInput(f"rename {old} {new}: {errno_text(err)}") from exc
 
 
 def _remove_tree(path: str) -> None:
@@ -482,6 +498,7 @@ def _doctor_finding(
             f"got {len(actual)} want {len(manifest.file_digests)}",
         )
     for relative, want in manifest.file_digests.items():
-        if actual.get(relative) != want:
+        # Go reads a missing key as "", so an empty wanted digest matches an absent file.
+        if actual.get(relative, "") != want:
             return DOCTOR_DEGRADED, f"managed runtime file digest mismatch for {relative}"
     return DOCTOR_OK, ""

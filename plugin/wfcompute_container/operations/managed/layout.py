@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import stat
@@ -22,6 +23,7 @@ from pydantic import ConfigDict, ValidationError
 
 from ...core.wire import ZERO_TIME, GoTime, WireModel
 from ...errors import InvalidInput
+from ...goparity.dirs import mkdir_all
 from ...goparity.jsondecode import GoJSONError, fold_keys, json_kind, loads
 from ...goparity.jsonenc import marshal_indent
 from ...goparity.oserror import is_not_exist, os_error_of, path_error
@@ -125,33 +127,14 @@ def reject_symlinks_in_root_path(root: str) -> None:
             )
 
 
-def make_dirs(path: str, mode: int = 0o700) -> None:
-    """Go os.MkdirAll: every missing component gets `mode` (Python's makedirs gives parents
-    the default mode, which would leave a fresh install root world-readable)."""
-    missing: list[str] = []
-    current = path
-    while not os.path.isdir(current):
-        missing.append(current)
-        parent = os.path.dirname(current)
-        if parent == current:
-            break
-        current = parent
-    for directory in reversed(missing):
-        try:
-            os.mkdir(directory, mode)
-        except FileExistsError:
-            if not os.path.isdir(directory):
-                raise
-
-
 @contextmanager
 def bundle_lock(install_root: str, bundle_id: str) -> Iterator[None]:
     """Exclusive per-bundle lock file holding our pid; no stale-lock recovery, by design."""
     locks = join(install_root, LOCKS_DIR)
     try:
-        make_dirs(locks)
-    except (OSError, ValueError) as err:
-        raise InvalidInput(path_error("mkdir", locks, os_error_of(err))) from err
+        mkdir_all(locks, 0o700)
+    except OSError as err:
+        raise InvalidInput(str(err)) from err
     lock_path = join(locks, f"{bundle_id}.lock")
     try:
         fd = os.open(lock_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
@@ -170,6 +153,11 @@ def bundle_lock(install_root: str, bundle_id: str) -> Iterator[None]:
             os.remove(lock_path)
 
 
+def _read_file_op(err: OSError) -> str:
+    """The op Go's os.ReadFile names: it opens a directory fine and fails the read."""
+    return "read" if err.errno == errno.EISDIR else "open"
+
+
 class ManifestError(Exception):
     """The manifest is missing, unreadable or does not describe this bundle root."""
 
@@ -184,7 +172,9 @@ def read_manifest(location: BundleLocation) -> InstallManifest:
         with open(path, "rb") as handle:
             data = handle.read()
     except OSError as err:
-        raise ManifestError(path_error("open", path, err), missing=is_not_exist(err)) from err
+        raise ManifestError(
+            path_error(_read_file_op(err), path, err), missing=is_not_exist(err)
+        ) from err
     # Read back as Go's decoder reads it: Go's syntax error texts, keys matched exactly or
     # case-folded, unknown keys ignored.
     try:
