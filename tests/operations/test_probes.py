@@ -186,6 +186,16 @@ def test_sanitize_runtime_version(raw: bytes, version: str) -> None:
             "runtime probe failed; details redacted",
         ),
         ("RUNTIME PROBE: Bearer x", "runtime probe failed; details redacted"),
+        # Go lower-cases U+0130 to a plain "i" (Python adds a combining dot), so these match.
+        (
+            "runtime conformance workspace failed: mkdir /proc/credent\u0130al: no such file",
+            "runtime probe failed; details redacted",
+        ),
+        ("x: AUTHENT\u0130CATION", "runtime probe failed; details redacted"),
+        ("x: author\u0130zation", "runtime probe failed; details redacted"),
+        ("x: unauthor\u0130zed", "runtime probe failed; details redacted"),
+        ("x: cook\u0130e", "runtime probe failed; details redacted"),
+        ("x: \u0130stanbul", "x: \u0130stanbul"),
         (
             "runtime version probe failed: exit status 1",
             "runtime version probe failed: exit status 1",
@@ -374,6 +384,16 @@ def test_conformance_failure_with_credential_stderr_is_redacted(fake_bin: Path, 
     assert report.version == "5.0.0"
     assert_not_leaking(report.to_json())
     assert_no_claims(report)
+
+
+def test_stderr_line_with_dotted_capital_i_marker_is_not_quoted(fake_bin: Path, log: Path) -> None:
+    install(
+        fake_bin,
+        FakeTool("podman", run_exit=1, run_stdout="", run_stderr="registry credent\u0130al bad\n"),
+        log,
+    )
+    report = probe(podman_options())
+    assert report.reason == "runtime conformance probe failed: exit status 1"
 
 
 def test_missing_cleanup_evidence_is_degraded(fake_bin: Path, log: Path) -> None:

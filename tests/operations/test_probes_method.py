@@ -136,15 +136,31 @@ def test_custom_probe_needs_runtime_profiles_and_cannot_claim_bundled() -> None:
     ]
 
 
-def test_conformance_workspace_that_is_a_file(tmp_path: Path) -> None:
+def test_conformance_workspace_that_is_a_file_degrades_each_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The reference's Probe never fails: no -32010, each report that gets past tool lookup and
+    # version carries the mkdir error of the first non-directory on the path.
     path = tmp_path / "file"
     path.write_text("x")
-    assert invalid(conformance_workspace=str(path)) == (
-        f'runtime conformance workspace "{path}" is not a directory'
-    )
-    assert invalid(conformance_workspace=str(path / "below")) == (
-        f'runtime conformance workspace "{path}/below": "{path}" is not a directory'
-    )
+    bin_dir = tmp_path / "bin"
+    monkeypatch.setenv("PATH", str(bin_dir))
+    install(bin_dir, FakeTool("podman"), tmp_path / "log")
+    for workspace in (str(path), str(path / "below"), str(path / "below" / "deeper")):
+        result = anyio.run(
+            run_probe,
+            params(
+                backends=["podman-rootless", "nerdctl-containerd"], conformance_workspace=workspace
+            ),
+            "",
+        )
+        reports = result.to_wire()["reports"]
+        assert [(r["status"], r["reason"]) for r in reports] == [
+            ("degraded", f"runtime conformance workspace failed: mkdir {path}: not a directory"),
+            ("unsupported", "runtime executable is unavailable"),
+        ]
+        assert result.supported_executors == []
+    assert path.read_text() == "x"
 
 
 def test_missing_conformance_workspace_is_fine(tmp_path: Path) -> None:

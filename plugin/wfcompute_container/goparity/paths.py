@@ -4,6 +4,19 @@ from __future__ import annotations
 
 import os
 
+from .oserror import errno_text
+
+
+class GetwdError(OSError):
+    """os.Getwd failed (e.g. the working directory was deleted): Go's `getwd: <errno text>`."""
+
+    def __init__(self, err: OSError) -> None:
+        super().__init__(err.errno, err.strerror)
+        self.message = f"getwd: {errno_text(err)}"
+
+    def __str__(self) -> str:
+        return self.message
+
 
 class RelError(ValueError):
     """filepath.Rel could not express target relative to base."""
@@ -44,10 +57,17 @@ def is_abs(path: str) -> bool:
 
 
 def abs_path(path: str) -> str:
-    """Go filepath.Abs: clean, relative to the working directory; links not resolved."""
+    """Go filepath.Abs: clean, relative to the working directory; links not resolved.
+
+    Raises GetwdError (an OSError) when the working directory cannot be read.
+    """
     if is_abs(path):
         return clean(path)
-    return clean(os.getcwd() + "/" + path)
+    try:
+        cwd = os.getcwd()
+    except OSError as err:
+        raise GetwdError(err) from None
+    return clean(cwd + "/" + path)
 
 
 def rel(base: str, target: str) -> str:

@@ -16,7 +16,6 @@ import platform
 import secrets
 import shutil
 import stat
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -33,8 +32,9 @@ from ..core.backends import (
 from ..core.descriptors import ExecutorRef
 from ..core.managed_bundle import ManagedRuntimeBundleDescriptor
 from ..core.rules import NON_SHIPPABLE_MARKERS, public_text_errors
+from ..goparity.dirs import mkdir_all
 from ..goparity.jsonenc import marshal
-from ..goparity.oserror import path_error
+from ..goparity.oserror import is_not_exist, os_error_of, path_error
 from ..goparity.paths import abs_path
 from ..goparity.text import fields, first_non_empty, quote, trim_space
 from ..goparity.timefmt import is_zero_time
@@ -505,8 +505,15 @@ def sanitize_runtime_version(output: bytes | str) -> str:
     return parts[0] if parts else "unknown"
 
 
+def go_lower(text: str) -> str:
+    """Go strings.ToLower: one rune to one rune. Python's full mapping turns U+0130 (İ) into
+    "i" plus a combining dot, which would hide a marker such as "credentİal"; Go gives "i".
+    (Final-sigma context, the other full-mapping difference, touches no marker.)"""
+    return text.replace("\u0130", "i").lower()
+
+
 def _has_redaction_marker(text: str) -> bool:
-    lowered = text.lower()
+    lowered = go_lower(text)
     return any(marker in lowered for marker in _REDACTION_MARKERS)
 
 
@@ -598,6 +605,47 @@ class WorkspaceError(Exception):
     """Why the conformance workspace could not be prepared (Go error text)."""
 
 
+# Go's os.MkdirTemp gives up after this many names that already exist.
+_MKDIR_TEMP_TRIES = 10_000
+
+
+def go_temp_dir() -> str:
+    """Go os.TempDir on Unix: $TMPDIR when non-empty, else /tmp.
+
+    Read on every call and used as is: unlike tempfile.gettempdir there is no search for a
+    usable fallback and no cache, so a missing $TMPDIR fails the probe as it does in Go.
+    """
+    return os.environ.get("TMPDIR") or "/tmp"
+
+
+def go_mkdir_temp(directory: str, prefix: str) -> str:
+    """Go os.MkdirTemp(directory, prefix + "*"): a new 0700 directory, with Go's error texts.
+
+    A missing ``directory`` is reported as ``stat <directory>: ...``; any other failure is the
+    ``mkdir <directory>/<prefix><random>: ...`` that Go's attempt got.
+    """
+    base = directory + prefix if directory.endswith("/") else f"{directory}/{prefix}"
+    for _ in range(_MKDIR_TEMP_TRIES):
+        name = base + str(secrets.randbits(32))
+        try:
+            os.mkdir(name, 0o700)
+        except FileExistsError:
+            continue
+        except (OSError, ValueError) as exc:
+            err = os_error_of(exc)
+            if is_not_exist(err):
+                try:
+                    os.stat(directory)
+                except (OSError, ValueError) as stat_exc:
+                    stat_err = os_error_of(stat_exc)
+                    if is_not_exist(stat_err):
+                        raise WorkspaceError(path_error("stat", directory, stat_err)) from None
+            raise WorkspaceError(path_error("mkdir", name, err)) from None
+        return name
+    # Go names the pattern after joining the directory twice; its fs.ErrExist text.
+    raise WorkspaceError(f"mkdirtemp {directory}/{base}*: file already exists")
+
+
 @dataclass
 class _SharedRelaxation:
     original_mode: int
@@ -619,14 +667,15 @@ class _Workspace:
     def acquire(cls, configured: str) -> _Workspace:
         if trim_space(configured) == "":
             return cls._temporary()
-        return cls._configured(abs_path(trim_space(configured)))
+        try:
+            path = abs_path(trim_space(configured))
+        except OSError as err:  # the working directory is gone: Go's "getwd: ..."
+            raise WorkspaceError(str(err)) from None
+        return cls._configured(path)
 
     @classmethod
     def _temporary(cls) -> _Workspace:
-        try:
-            path = tempfile.mkdtemp(prefix=WORKSPACE_TEMP_PREFIX)
-        except OSError as err:
-            raise WorkspaceError(path_error("mkdirtemp", tempfile.gettempdir(), err)) from None
+        path = go_mkdir_temp(go_temp_dir(), WORKSPACE_TEMP_PREFIX)
         try:
             # A non-root container user may write (0o002) and enter (0o001), not list.
             os.chmod(path, 0o703)
@@ -642,14 +691,15 @@ class _Workspace:
             shared.holders += 1
             return cls(path, temporary=False)
         try:
-            if os.path.exists(path) and not os.path.isdir(path):
-                raise WorkspaceError(f"mkdir {path}: not a directory")
-            os.makedirs(path, mode=0o700, exist_ok=True)
-            info = os.stat(path)
-        except WorkspaceError:
-            raise
+            # Go's MkdirAll: every directory it makes gets 0700, the first non-directory in
+            # the way is the one named.
+            mkdir_all(path, 0o700)
         except OSError as err:
-            raise WorkspaceError(path_error("mkdir", err.filename or path, err)) from None
+            raise WorkspaceError(str(err)) from None
+        try:
+            info = os.stat(path)
+        except (OSError, ValueError) as err:
+            raise WorkspaceError(path_error("stat", path, os_error_of(err))) from None
         if not stat.S_ISDIR(info.st_mode):
             raise WorkspaceError(f"runtime conformance workspace {quote(path)} is not a directory")
         original = stat.S_IMODE(info.st_mode)
