@@ -12,6 +12,7 @@ from wfcompute_container.goparity.jsondecode import (
     cannot_unmarshal_value,
     fold_keys,
     fold_name,
+    go_char,
     json_kind,
     loads,
     match_field,
@@ -50,6 +51,50 @@ def test_syntax_errors_carry_go_texts(text: str, message: str) -> None:
     with pytest.raises(GoJSONError) as caught:
         loads(text)
     assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        # Go's scanner reports the offending BYTE: control bytes with %q's \xNN, a byte
+        # >= 0x80 as the rune of that value (the first byte of a UTF-8 sequence).
+        (b"\x01", "invalid character '\\x01' looking for beginning of value"),
+        (b'{"a"\x00:1}', "invalid character '\\x00' after object key"),
+        (b"\x7f", "invalid character '\\x7f' looking for beginning of value"),
+        ("\u00e9".encode(), "invalid character '\u00c3' looking for beginning of value"),
+        (b"\xef\xbb\xbf{}", "invalid character '\u00ef' looking for beginning of value"),
+        (b"\xff", "invalid character '\u00ff' looking for beginning of value"),
+        (b"[1]\x80", "invalid character '\\u0080' after top-level value"),
+        ("[1 \u00a0]".encode(), "invalid character '\u00c2' after array element"),
+        (b"tr\xc3\xbc", "invalid character '\u00c3' in literal true (expecting 'u')"),
+        (b'"\\\xc3\xa9"', "invalid character '\u00c3' in string escape code"),
+        (b'"\\u1\xff"', "invalid character '\u00ff' in \\u hexadecimal character escape"),
+        (b'"a\x1fb"', "invalid character '\\x1f' in string literal"),
+        (b"\\", "invalid character '\\\\' looking for beginning of value"),
+    ],
+)
+def test_syntax_errors_quote_the_offending_byte(data: bytes, message: str) -> None:
+    with pytest.raises(GoJSONError) as caught:
+        loads(data.decode("utf-8", errors="surrogateescape"))
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    ("ch", "quoted"),
+    [
+        ("'", "'\\''"),
+        ('"', "'\"'"),
+        ("a", "'a'"),
+        ("\n", "'\\n'"),
+        ("\x00", "'\\x00'"),
+        ("\x80", "'\u00c2'"),  # U+0080 is the bytes C2 80
+        ("\udc80", "'\\u0080'"),  # the invalid byte 0x80: U+0080 is not printable
+        ("\udca0", "'\\u00a0'"),  # U+00A0 is not printable for Go either
+        ("\U0001f600", "'\u00f0'"),
+    ],
+)
+def test_go_char(ch: str, quoted: str) -> None:
+    assert go_char(ch) == quoted
 
 
 def test_loads_objects_as_dicts_or_ordered_pairs() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -31,10 +32,44 @@ def test_control_characters_and_unicode() -> None:
     assert marshal("é☃😀") == '"é☃😀"'
 
 
-def test_invalid_utf8_is_replaced() -> None:
-    broken = b"a\xffb".decode("utf-8", errors="surrogateescape")
-    assert marshal({"k": broken}) == '{"k":"a\ufffdb"}'
-    assert marshal_bytes(broken) == '"a\ufffdb"'.encode()
+def _raw(data: bytes) -> str:
+    return data.decode("utf-8", errors="surrogateescape")
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        # Go writes each invalid byte as the six characters \ufffd, never the literal U+FFFD.
+        ([_raw(b"a\x80b")], '["a\\ufffdb"]'),
+        ({"k": _raw(b"a\xffb")}, '{"k":"a\\ufffdb"}'),
+        # One escape per byte: a truncated sequence, an encoded surrogate, an overlong form.
+        (_raw(b"a\xe2\x82b"), '"a\\ufffd\\ufffdb"'),
+        (_raw(b"\xed\xa0\x80"), '"\\ufffd\\ufffd\\ufffd"'),
+        (_raw(b"\xc0\xaf"), '"\\ufffd\\ufffd"'),
+        # Keys too, and escaped bytes next to text needing Go's own escapes.
+        ({_raw(b"\xff<"): _raw(b"&\xfe")}, '{"\\ufffd\\u003c":"\\u0026\\ufffd"}'),
+        # Valid characters around invalid bytes stay literal.
+        (_raw(b"\xc3\xa9\xff\xc3\xa9"), '"\u00e9\\ufffd\u00e9"'),
+        # Lone surrogates that stand for no byte (not from surrogateescape) also become \ufffd.
+        (["\ud800", "x\udfff\udc00y"], '["\\ufffd","x\\ufffd\\ufffdy"]'),
+        # Escaped bytes that together are valid UTF-8 are that character (Go sees bytes).
+        ("\udcc3\udca9", '"\u00e9"'),
+        ("\udce2\udc80\udca8", '"\\u2028"'),
+        # Floats take the other encoder; the same rules apply.
+        ({"f": 1.5, "s": _raw(b"\x80")}, '{"f":1.5,"s":"\\ufffd"}'),
+    ],
+)
+def test_invalid_utf8_is_written_as_go_escape(value: object, text: str) -> None:
+    assert marshal(value) == text
+    assert marshal_bytes(value) == text.encode()
+    assert json.loads(marshal_indent(value)) == json.loads(text)
+    assert "\ufffd" not in marshal_indent(value)
+
+
+def test_sorted_map_orders_escaped_bytes_as_the_raw_bytes() -> None:
+    # Go compares key bytes: 0x80 sorts before the UTF-8 of "é" (0xC3 0xA9).
+    raw = _raw(b"\x80")
+    assert list(sorted_map({"\u00e9": 1, raw: 2, "a": 3}) or {}) == ["a", raw, "\u00e9"]
 
 
 @pytest.mark.parametrize(

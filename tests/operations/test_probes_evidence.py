@@ -28,6 +28,14 @@ from wfcompute_container.operations.probe_evidence import EvidenceDecodeError, d
         ),
         (b'{"details":["a" "b"]}', "invalid character '\"' after array element"),
         (b"NaN", "invalid character 'N' looking for beginning of value"),
+        # Go's scanner names the offending byte: %q escapes for control bytes, the rune of the
+        # byte value for the first byte of anything beyond ASCII (audit-C D6).
+        (b"\x01", "invalid character '\\x01' looking for beginning of value"),
+        (b'{"a"\x00:1}', "invalid character '\\x00' after object key"),
+        ("\u00e9".encode(), "invalid character '\u00c3' looking for beginning of value"),
+        (b"\xef\xbb\xbf{}", "invalid character '\u00ef' looking for beginning of value"),
+        (b"\xff", "invalid character '\u00ff' looking for beginning of value"),
+        (b'{"workspace":true}\x80', "invalid character '\\u0080' after top-level value"),
         (
             b'"text"',
             "json: cannot unmarshal string into Go value of type protocol.RuntimeBackendEvidence",
@@ -94,5 +102,21 @@ def test_nulls_leave_zero_values() -> None:
     assert decoded.details is None
 
 
-def test_invalid_utf8_becomes_replacement_character() -> None:
-    assert decode_evidence(b'{"details":["a\xffb"]}').details == ["a\ufffdb"]
+@pytest.mark.parametrize(
+    ("raw", "decoded"),
+    [
+        (b"a\xffb", "a\ufffdb"),
+        # One U+FFFD per invalid byte, as Go's decoder (audit-C D7), not per sequence.
+        (b"a\xe2\x82b", "a\ufffd\ufffdb"),
+        (b"\xed\xa0\x80", "\ufffd\ufffd\ufffd"),
+        (b"\xf0\x9f\x98", "\ufffd\ufffd\ufffd"),
+        # Unpaired surrogate escapes too; a valid pair is one character.
+        (b"\\ud800x\\udc00", "\ufffdx\ufffd"),
+        (b"\\ud83d\\ude00", "\U0001f600"),
+        ("\u00e9".encode(), "\u00e9"),
+    ],
+)
+def test_invalid_text_becomes_one_replacement_character_per_byte(raw: bytes, decoded: str) -> None:
+    evidence = decode_evidence(b'{"details":["' + raw + b'"],"digest":"d' + raw + b'"}')
+    assert evidence.details == [decoded]
+    assert evidence.digest == "d" + decoded

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.conftest import plugin_argv
 from tests.rpc.harness import (
     ToyServer,
     block_params,
@@ -18,6 +20,7 @@ from tests.rpc.harness import (
     request,
     wait_for_file,
 )
+from wfcompute_container.rpc.envelope import decode_line
 
 Spawn = Callable[..., ToyServer]
 
@@ -273,3 +276,74 @@ def test_responses_may_come_back_out_of_order(spawn: Spawn, tmp_path: Path) -> N
     release.touch()
     assert server.recv()["id"] == "slow"
     assert json.loads(server.raw_lines[-1])["result"] == {"released": "slow"}
+
+
+@pytest.mark.parametrize(
+    ("line", "value"),
+    [
+        # Go's decoder turns each unpaired surrogate escape into U+FFFD.
+        (rb'{"a":"x\ud800y"}', {"a": "x\ufffdy"}),
+        (rb'"\uDFFF\uD800"', "\ufffd\ufffd"),
+        # A high surrogate followed by a non-surrogate escape: U+FFFD, then that character.
+        (rb'["\ud800\u0041"]', ["\ufffdA"]),
+        # A valid pair stays one character, also right after a lone high surrogate.
+        (rb'["\ud83d\ude00", "\ud83d\ud83d\ude00"]', ["\U0001f600", "\ufffd\U0001f600"]),
+        # Keys are fixed too, at any depth, and keys that then coincide keep the last value.
+        (
+            rb'{"k\udc00":[{"\ud800":1,"\udbff":2}],"n":{"m":["\udfff",3]}}',
+            {"k\ufffd": [{"\ufffd": 2}], "n": {"m": ["\ufffd", 3]}},
+        ),
+        # An escaped backslash before "ud" is no escape: the text is kept.
+        (rb'["\\ud800"]', ["\\ud800"]),
+    ],
+)
+def test_lone_surrogate_escapes_decode_to_replacement_character(line: bytes, value: Any) -> None:
+    decoded = decode_line(line)
+    assert decoded == value
+    assert json.dumps(decoded, ensure_ascii=False).encode("utf-8")  # no surrogate left
+
+
+def test_nested_surrogates_are_replaced_at_every_depth() -> None:
+    depth = 500
+    line = ("[" * depth + '"\\ud800"' + "]" * depth).encode()
+    decoded = decode_line(line)
+    for _ in range(depth):
+        decoded = decoded[0]
+    assert decoded == "\ufffd"
+
+
+def test_lone_surrogate_escapes_reach_the_plugin_as_replacement_character() -> None:
+    """sandbox.plan on the real plugin: U+FFFD as Go decodes it, no -32603 (audit-B 4)."""
+    request_template = (
+        '{"jsonrpc":"2.0","id":%d,"method":"sandbox.plan","params":{"runtime":{"tool":"docker"},'
+        '"request":{"image":"%s","command":["./build.sh"],"workspace":"/ws"%s}}}'
+    )
+    lines = [
+        '{"jsonrpc":"2.0","id":0,"method":"initialize",'
+        '"params":{"protocol_version":"compute.v1alpha1"}}',
+        request_template % (1, "img", ',"env":{"\\ud800":"x"}'),
+        request_template % (2, "img", ',"network":"x\\udc80"'),
+        request_template % (3, "i\\uDBFF", ""),
+    ]
+    done = subprocess.run(
+        plugin_argv(),
+        input="".join(line + "\n" for line in lines).encode(),
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    answers = {json.loads(raw)["id"]: raw for raw in done.stdout.splitlines()}
+    # %q keeps the printable U+FFFD literally, so the wire has its UTF-8 bytes, not an escape.
+    assert (
+        answers[1]
+        == (
+            '{"jsonrpc":"2.0","id":1,"error":{"code":-32010,'
+            '"message":"sandbox env name \\"\ufffd\\" is invalid","data":{"kind":"invalid_input"}}}'
+        ).encode()
+    ), done.stderr
+    assert json.loads(answers[2])["error"] == {
+        "code": -32010,
+        "message": 'unsupported sandbox network "x\ufffd"',
+        "data": {"kind": "invalid_input"},
+    }
+    assert json.loads(answers[3])["result"]["argv"][-2:] == ["i\ufffd", "./build.sh"]

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import socket
+import subprocess
 import threading
 import tracemalloc
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import plugin_argv
 from wfcompute_container.errors import InvalidInput
+from wfcompute_container.goparity.jsonenc import marshal
 from wfcompute_container.workspace import artifacts
 from wfcompute_container.workspace.artifacts import (
     EMPTY_SHA256,
@@ -175,6 +179,21 @@ class TestErrors:
         (tmp_path / "dist" / "sub").mkdir()
         (tmp_path / "dist" / "sub" / "z").symlink_to("/etc/passwd")
         assert _error(tmp_path, ["dist"]) == "artifact dist/sub/z is a symlink"
+
+    def test_non_utf8_names_keep_their_bytes_in_error_texts(self, tmp_path: Path) -> None:
+        # The reference's error string holds the raw bytes; the JSON encoder writes each
+        # invalid byte as \ufffd. A literal U+FFFD here would be written literally instead.
+        base = os.fsencode(str(tmp_path))
+        os.makedirs(base + b"/d")
+        os.symlink(b"/etc/passwd", base + b"/d/\x80")
+        os.makedirs(base + b"/f")
+        os.mkfifo(base + b"/f/\xc3(")
+        link_message = _error(tmp_path, ["d"])
+        assert link_message == "artifact d/\udc80 is a symlink"
+        assert marshal(link_message) == '"artifact d/\\ufffd is a symlink"'
+        fifo_message = _error(tmp_path, ["f"])
+        assert fifo_message == "artifact f/\udcc3( is not a regular file"
+        assert marshal(fifo_message) == '"artifact f/\\ufffd( is not a regular file"'
 
     def test_fifo_is_refused_without_blocking(self, tmp_path: Path) -> None:
         os.mkfifo(tmp_path / "p")
@@ -341,3 +360,36 @@ class TestCancel:
         _write(tmp_path / "out.txt", "artifact")
         digest = hash_artifacts(str(tmp_path), ["out.txt"], cancel=threading.Event())
         assert digest == _sha(b"out.txt\x00artifact\x00")
+
+
+def test_non_utf8_name_in_error_is_sent_as_go_escape(tmp_path: Path) -> None:
+    """Over the wire: the message carries the six characters \\ufffd, as Go's encoder sends."""
+    base = os.fsencode(str(tmp_path))
+    os.makedirs(base + b"/ws/d")
+    os.symlink(b"/etc/passwd", base + b"/ws/d/\x80")
+    lines = [
+        {
+            "jsonrpc": "2.0",
+            "id": 0,
+            "method": "initialize",
+            "params": {"protocol_version": "compute.v1alpha1"},
+        },
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "artifacts.hash",
+            "params": {"workspace": str(tmp_path / "ws"), "allowlist": ["d"]},
+        },
+    ]
+    done = subprocess.run(
+        plugin_argv(),
+        input=b"".join(json.dumps(line).encode() + b"\n" for line in lines),
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    answer = done.stdout.splitlines()[-1]
+    assert answer == (
+        b'{"jsonrpc":"2.0","id":1,"error":{"code":-32010,'
+        b'"message":"artifact d/\\ufffd is a symlink","data":{"kind":"invalid_input"}}}'
+    ), done.stderr

@@ -14,6 +14,8 @@ from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel
 
+from .text import quote
+
 
 class GoJSONError(ValueError):
     """A decoding error whose message is Go's json error text."""
@@ -144,14 +146,25 @@ def _reject_constant(constant: str) -> Any:
 
 
 def go_char(ch: str) -> str:
-    """Go's quoteChar: 'x', with \\' and \\" special-cased and control bytes escaped."""
-    if ch == "'":
+    """Go's quoteChar of the byte its scanner stopped at, given the character there.
+
+    Go's scanner reads bytes, so for a character beyond ASCII it reports the first byte of
+    its UTF-8 form, shown as the rune of that byte value (é -> 'Ã', a BOM -> 'ï'). An invalid
+    byte is expected as a surrogate escape (text decoded with errors="surrogateescape"), so
+    the byte itself is known (0xFF -> 'ÿ'). The quoting is Go's %q, with ' and " special-cased.
+    """
+    code = ord(ch)
+    if 0xDC80 <= code <= 0xDCFF:
+        byte = code - 0xDC00
+    elif code >= 0x80:
+        byte = ch.encode("utf-8", errors="surrogatepass")[0]
+    else:
+        byte = code
+    if byte == 0x27:
         return "'\\''"
-    if ch == '"':
+    if byte == 0x22:
         return "'\"'"
-    if ch.isprintable():
-        return f"'{ch}'"
-    return "'" + json.dumps(ch)[1:-1] + "'"
+    return "'" + quote(chr(byte))[1:-1] + "'"
 
 
 def syntax_error_text(text: str, err: json.JSONDecodeError) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -34,20 +35,32 @@ def _go_escape(text: str) -> str:
     return text
 
 
-def _scrub(value: Any) -> Any:
-    """Replace lone surrogates (invalid UTF-8 carried through Python) by U+FFFD, as Go does."""
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raw = value.encode("utf-8", errors="surrogateescape")
-            return raw.decode("utf-8", errors="replace")
-        return value
-    if isinstance(value, dict):
-        return {_scrub(k): _scrub(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_scrub(v) for v in value]
-    return value
+# Python strings carry invalid UTF-8 as surrogate code points (surrogateescape: U+DC80-U+DCFF
+# stand for the bytes 0x80-0xFF). Like the characters above, they can only occur inside JSON
+# strings of the encoded text, so they are rewritten there.
+_SURROGATE_RUN = re.compile("[\ud800-\udfff]+")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_INVALID_BYTE_ESCAPE = "\\ufffd"
+
+
+def _escape_invalid_run(match: re.Match[str]) -> str:
+    """One run of surrogates as Go writes the bytes it stands for.
+
+    Escaped bytes that together form valid UTF-8 are that character again (Go sees the bytes);
+    every byte that is not is the six characters \\ufffd. A surrogate outside the
+    surrogateescape range stands for no byte: it counts as one invalid byte.
+    """
+    raw = bytes(
+        code - 0xDC00 if 0xDC80 <= code <= 0xDCFF else 0xFF for code in map(ord, match.group())
+    )
+    # Recombined characters are non-ASCII; U+2028/U+2029 among them are escaped afterwards
+    # with the rest of the text.
+    text = raw.decode("utf-8", errors="surrogateescape")
+    return _SURROGATE.sub(lambda _: _INVALID_BYTE_ESCAPE, text)
+
+
+def _escape_invalid(text: str) -> str:
+    return _SURROGATE_RUN.sub(_escape_invalid_run, text)
 
 
 def go_float_text(value: float) -> str:
@@ -142,19 +155,18 @@ def _encode(value: Any, indent: str | None) -> str:
 def marshal(value: Any) -> str:
     """Go json.Marshal text of an already Go-shaped value (dict key order is kept)."""
     text = _encode(value, None)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        text = _encode(_scrub(value), None)
+    if not text.isascii() and _SURROGATE.search(text):
+        text = _escape_invalid(text)
     return _go_escape(text)
 
 
 def marshal_bytes(value: Any) -> bytes:
     """marshal(value) as UTF-8 bytes (encoded once, escaped on the bytes)."""
+    text = _encode(value, None)
     try:
-        data = _encode(value, None).encode("utf-8")
+        data = text.encode("utf-8")
     except UnicodeEncodeError:
-        data = _encode(_scrub(value), None).encode("utf-8")
+        data = _escape_invalid(text).encode("utf-8")
     for raw, escaped in _GO_ESCAPES_UTF8:
         if raw in data:
             data = data.replace(raw, escaped)
@@ -164,17 +176,21 @@ def marshal_bytes(value: Any) -> bytes:
 def marshal_indent(value: Any) -> str:
     """Go json.MarshalIndent(v, "", "  ")."""
     text = _encode(value, "  ")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        text = _encode(_scrub(value), "  ")
+    if not text.isascii() and _SURROGATE.search(text):
+        text = _escape_invalid(text)
     return _go_escape(text)
+
+
+def _go_key_bytes(key: str) -> bytes:
+    # The bytes Go holds for the key: surrogate escapes are the raw bytes they stand for.
+    try:
+        return key.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return key.encode("utf-8", "surrogatepass")
 
 
 def sorted_map(mapping: dict[str, Any] | None) -> dict[str, Any] | None:
     """Go encodes map keys in byte order."""
     if mapping is None:
         return None
-    return {
-        k: mapping[k] for k in sorted(mapping, key=lambda s: s.encode("utf-8", "surrogatepass"))
-    }
+    return {k: mapping[k] for k in sorted(mapping, key=_go_key_bytes)}

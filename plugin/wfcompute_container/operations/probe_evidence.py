@@ -8,6 +8,7 @@ of value``, ``json: cannot unmarshal ...``), because probe reasons quote them.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ..core.backends import RuntimeBackendEvidence
@@ -31,9 +32,21 @@ class EvidenceDecodeError(Exception):
     """Go's json error text for the evidence document."""
 
 
+# Surrogates in decoded strings: invalid stdout bytes (surrogate escapes) and unpaired
+# \\uD800-\\uDFFF escapes. Go's decoder turns each into its own U+FFFD.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _go_string(value: str) -> str:
+    return _SURROGATE.sub("\ufffd", value)
+
+
 def decode_evidence(stdout: bytes) -> RuntimeBackendEvidence:
     """Decode TrimSpace(stdout); raises EvidenceDecodeError with Go's message."""
-    text = trim_space(stdout.decode("utf-8", errors="replace"))
+    # Invalid bytes stay known (as surrogate escapes) until the strings are taken: a syntax
+    # error names the offending byte, and each invalid byte in a string becomes one U+FFFD
+    # (Python's "replace" would give one per invalid sequence).
+    text = trim_space(stdout.decode("utf-8", errors="surrogateescape"))
     try:
         document = loads(text, keep_pairs=True)
     except GoJSONError as err:
@@ -69,7 +82,7 @@ def _assign(evidence: RuntimeBackendEvidence, name: str, value: Any) -> str | No
     if name == "digest":
         if not isinstance(value, str):
             return _field_type_error(value, name, "string")
-        evidence.digest = value
+        evidence.digest = _go_string(value)
         return None
     if not isinstance(value, list):
         return _field_type_error(value, name, "[]string")
@@ -77,7 +90,7 @@ def _assign(evidence: RuntimeBackendEvidence, name: str, value: Any) -> str | No
     problem: str | None = None
     for item in value:
         if isinstance(item, str):
-            details.append(item)
+            details.append(_go_string(item))
         elif item is None:
             details.append("")
         else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -42,6 +43,43 @@ def _reject_constant(name: str) -> NoReturn:
 
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _replace_lone_surrogates(value: Any) -> Any:
+    """Go's decoder turns an unpaired \\uD800-\\uDFFF escape into U+FFFD; Python keeps it.
+
+    Keys and values at any depth are fixed in place (the value is freshly decoded and ours).
+    The walk is iterative, so a document nested as deep as the decoder allows is fine.
+    """
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    pending: list[Any] = [value]
+    while pending:
+        container = pending.pop()
+        if isinstance(container, list):
+            for index, item in enumerate(container):
+                if isinstance(item, str):
+                    if _LONE_SURROGATE.search(item):
+                        container[index] = _LONE_SURROGATE.sub("\ufffd", item)
+                elif isinstance(item, dict | list):
+                    pending.append(item)
+        elif isinstance(container, dict):
+            if any(_LONE_SURROGATE.search(key) for key in container):
+                # Rebuilt in order; keys that now coincide keep the last value, as duplicate
+                # keys do when decoding.
+                items = list(container.items())
+                container.clear()
+                for key, item in items:
+                    container[_LONE_SURROGATE.sub("\ufffd", key)] = item
+            for key, item in container.items():
+                if isinstance(item, str):
+                    if _LONE_SURROGATE.search(item):
+                        container[key] = _LONE_SURROGATE.sub("\ufffd", item)
+                elif isinstance(item, dict | list):
+                    pending.append(item)
+    return value
+
 
 def decode_line(line: bytes) -> Any:
     """The JSON value of one line; RpcError(-32700) when it is not UTF-8 or not JSON."""
@@ -50,13 +88,18 @@ def decode_line(line: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise parse_error(f"invalid UTF-8 at byte offset {exc.start}") from None
     try:
-        return _DECODER.decode(text)
+        value = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise parse_error(f"{exc.msg} at offset {exc.pos}") from None
     except ValueError as exc:  # e.g. NaN, or an integer with too many digits
         raise parse_error(str(exc)) from None
     except RecursionError:
         raise parse_error("JSON nested too deeply") from None
+    # Strictly decoded UTF-8 holds no surrogates, so only a \\uDxxx escape can make one: the
+    # walk is skipped for (almost) every line.
+    if "\\ud" in text or "\\uD" in text:
+        value = _replace_lone_surrogates(value)
+    return value
 
 
 def is_valid_id(value: Any) -> bool:

@@ -41,11 +41,6 @@ EMPTY_SHA256 = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7
 _CHUNK_BYTES = 1 << 20
 
 
-def _display(text: str) -> str:
-    """Names carried as surrogate escapes (non-UTF-8 bytes) shown as Go would print them."""
-    return os.fsencode(text).decode("utf-8", errors="replace")
-
-
 def _sort_key(text: str) -> bytes:
     # Go compares strings byte-wise (UTF-8); raw names compare by their file-system bytes.
     return os.fsencode(text)
@@ -77,15 +72,16 @@ class _ArtifactHasher:
         self, parent_fd: int | None, name: str, path: str, rel: str, found: os.stat_result
     ) -> None:
         """One file: refuse links and non-regular files, then feed `rel NUL content NUL`."""
-        shown = _display(rel)
+        # Error texts hold names as they are, non-UTF-8 bytes included (as surrogate
+        # escapes), like the reference's: the JSON encoder writes each such byte as \ufffd.
         if stat.S_ISLNK(found.st_mode):
-            raise InvalidInput(f"artifact {shown} is a symlink")
+            raise InvalidInput(f"artifact {rel} is a symlink")
         if not stat.S_ISREG(found.st_mode):
-            raise InvalidInput(f"artifact {shown} is not a regular file")
+            raise InvalidInput(f"artifact {rel} is not a regular file")
         self.sha.update(os.fsencode(rel) + b"\x00")
         # A name that became a link or another file after the check: the reference would
         # have opened the new file and then found a different inode.
-        changed = InvalidInput(f"artifact {shown} changed while opening")
+        changed = InvalidInput(f"artifact {rel} changed while opening")
         fd = open_checked(name, parent_fd, path, found, FILE_READ_FLAGS, changed)
         with open(fd, "rb", buffering=0, closefd=True) as stream:
             view, update = self._view, self.sha.update
@@ -115,7 +111,7 @@ class _ArtifactHasher:
             except OSError as exc:
                 raise os_error("lstat", child_path, exc) from None
             if stat.S_ISLNK(found.st_mode):
-                raise InvalidInput(f"artifact {_display(child_rel)} is a symlink")
+                raise InvalidInput(f"artifact {child_rel} is a symlink")
             if not stat.S_ISDIR(found.st_mode):
                 self.hash_file(dir_fd, name, child_path, child_rel, found)
                 continue
@@ -131,11 +127,11 @@ def _open_dir(name: str, dir_fd: int, path: str, rel: str, found: os.stat_result
         fd = os.open(name, DIR_LIST_FLAGS, dir_fd=dir_fd)
     except OSError as exc:
         if exc.errno in (errno.ELOOP, errno.ENOTDIR):  # replaced after the check
-            raise InvalidInput(f"artifact {_display(rel)} changed while opening") from None
+            raise InvalidInput(f"artifact {rel} changed while opening") from None
         raise os_error("open", path, exc) from None
     if not same_file(os.fstat(fd), found):
         os.close(fd)
-        raise InvalidInput(f"artifact {_display(rel)} changed while opening")
+        raise InvalidInput(f"artifact {rel} changed while opening")
     return fd
 
 
@@ -219,7 +215,7 @@ def _hash_entry(
                 parent_fd, name = None, anchor.path
             hasher.hash_file(parent_fd, name, path, rel, found)
             return
-        changed = InvalidInput(f"artifact {_display(rel)} changed while opening")
+        changed = InvalidInput(f"artifact {rel} changed while opening")
         dir_fd = open_located(location, anchor, DIR_LIST_FLAGS, changed=changed)
         try:
             hasher.hash_tree(dir_fd, clean(path), rel)

@@ -170,7 +170,7 @@ def decode_catalog(data: bytes) -> ManagedRuntimeBundleCatalog:
     Go's key rules apply: a newer catalog with extra fields still loads, as for the reference.
     """
     try:
-        document: Any = loads(data.decode("utf-8", errors="replace"))
+        document: Any = loads(data.decode("utf-8", errors="surrogateescape"))
     except GoJSONError as err:
         raise ValueError(str(err)) from err
     if document is None:

@@ -178,7 +178,7 @@ def read_manifest(location: BundleLocation) -> InstallManifest:
     # Read back as Go's decoder reads it: Go's syntax error texts, keys matched exactly or
     # case-folded, unknown keys ignored.
     try:
-        document: Any = loads(data.decode("utf-8", errors="replace"))
+        document: Any = loads(data.decode("utf-8", errors="surrogateescape"))
     except GoJSONError as err:
         raise ManifestError(str(err)) from err
     if document is None:
