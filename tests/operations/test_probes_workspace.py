@@ -15,6 +15,7 @@ import anyio
 import pytest
 
 from wfcompute_container.core.backends import RuntimeBackendReport
+from wfcompute_container.goparity.dirs import temp_dir
 from wfcompute_container.operations import probes
 from wfcompute_container.operations.probes import (
     ProbeOptions,
@@ -107,11 +108,11 @@ def test_relative_workspace_with_deleted_working_directory(
 
 def test_temp_dir_is_tmpdir_else_tmp(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TMPDIR", "/nonexistent-probe-tmp")
-    assert probes.go_temp_dir() == "/nonexistent-probe-tmp"
+    assert temp_dir() == "/nonexistent-probe-tmp"
     monkeypatch.setenv("TMPDIR", "")
-    assert probes.go_temp_dir() == "/tmp"
+    assert temp_dir() == "/tmp"
     monkeypatch.delenv("TMPDIR")
-    assert probes.go_temp_dir() == "/tmp"
+    assert temp_dir() == "/tmp"
 
 
 def test_temporary_workspace_is_made_in_tmpdir(

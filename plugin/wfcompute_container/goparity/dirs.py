@@ -42,3 +42,12 @@ def mkdir_all(path: str, mode: int = 0o777) -> None:
         except (OSError, ValueError):
             pass
         raise GoPathError("mkdir", path, os_error_of(exc)) from None
+
+
+def temp_dir() -> str:
+    """Go os.TempDir on Unix: $TMPDIR when non-empty, else /tmp.
+
+    Read on every call and used as is: unlike tempfile.gettempdir there is no search for a
+    usable fallback and no cache, so a missing or full $TMPDIR fails as it does in Go.
+    """
+    return os.environ.get("TMPDIR") or "/tmp"

@@ -32,7 +32,7 @@ from ..core.backends import (
 from ..core.descriptors import ExecutorRef
 from ..core.managed_bundle import ManagedRuntimeBundleDescriptor
 from ..core.rules import NON_SHIPPABLE_MARKERS, public_text_errors
-from ..goparity.dirs import mkdir_all
+from ..goparity.dirs import mkdir_all, temp_dir
 from ..goparity.jsonenc import marshal
 from ..goparity.oserror import is_not_exist, os_error_of, path_error
 from ..goparity.paths import abs_path
@@ -609,15 +609,6 @@ class WorkspaceError(Exception):
 _MKDIR_TEMP_TRIES = 10_000
 
 
-def go_temp_dir() -> str:
-    """Go os.TempDir on Unix: $TMPDIR when non-empty, else /tmp.
-
-    Read on every call and used as is: unlike tempfile.gettempdir there is no search for a
-    usable fallback and no cache, so a missing $TMPDIR fails the probe as it does in Go.
-    """
-    return os.environ.get("TMPDIR") or "/tmp"
-
-
 def go_mkdir_temp(directory: str, prefix: str) -> str:
     """Go os.MkdirTemp(directory, prefix + "*"): a new 0700 directory, with Go's error texts.
 
@@ -675,7 +666,7 @@ class _Workspace:
 
     @classmethod
     def _temporary(cls) -> _Workspace:
-        path = go_mkdir_temp(go_temp_dir(), WORKSPACE_TEMP_PREFIX)
+        path = go_mkdir_temp(temp_dir(), WORKSPACE_TEMP_PREFIX)
         try:
             # A non-root container user may write (0o002) and enter (0o001), not list.
             os.chmod(path, 0o703)

@@ -11,6 +11,7 @@ import shutil
 import tempfile
 from collections.abc import Mapping
 
+from ..goparity.dirs import temp_dir
 from ..goparity.text import quote
 
 ENV_FILE_PREFIX = "wfcompute-sandbox-env-"
@@ -63,7 +64,8 @@ def write_env_file(env: Mapping[str, str]) -> EnvFile | None:
         return None
     keys = validate_env(env)
     try:
-        directory = tempfile.mkdtemp(prefix="wfcompute-sandbox-")
+        # In Go's os.TempDir(), as the reference: no fallback to another directory.
+        directory = tempfile.mkdtemp(prefix="wfcompute-sandbox-", dir=temp_dir())
     except OSError as exc:
         raise EnvFileError(f"create sandbox env file: {_os_text(exc)}") from exc
     env_file = EnvFile(directory, "")

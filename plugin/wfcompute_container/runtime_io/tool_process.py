@@ -26,6 +26,7 @@ import anyio
 import anyio.abc
 import anyio.to_thread
 
+from ..goparity.dirs import temp_dir
 from .exec_errors import ExecError, StartError, ToolNotFound, error_for_returncode
 from .tool_lookup import look_path
 
@@ -175,7 +176,7 @@ def _make_scratch_dir() -> str | None:
     if not _runtime_dir_independent_of_tmpdir():
         return None
     try:
-        return tempfile.mkdtemp(prefix=SCRATCH_PREFIX)
+        return tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=temp_dir())
     except OSError as exc:
         log.debug("no scratch TMPDIR for a tool process: %s", exc.strerror or exc)
         return None
