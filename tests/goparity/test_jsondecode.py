@@ -43,7 +43,8 @@ from wfcompute_container.goparity.jsondecode import (
         ('"\\u12', "unexpected end of JSON input"),
         ('{"a":"unterminated', "unexpected end of JSON input"),
         ("NaN", "invalid character 'N' looking for beginning of value"),
-        ("-Infinity", "invalid character 'I' looking for beginning of value"),
+        ("-Infinity", "invalid character 'I' in numeric literal"),
+        ("[1, -Infinity]", "invalid character 'I' in numeric literal"),
         ("[Infinity]", "invalid character 'I' looking for beginning of value"),
     ],
 )

@@ -38,9 +38,9 @@ def loads(text: str, *, keep_pairs: bool = False) -> Any:
     try:
         return json.loads(text, object_pairs_hook=hook, parse_constant=_reject_constant)
     except _ConstantError as err:
-        raise GoJSONError(
-            f"invalid character {go_char(err.first)} looking for beginning of value"
-        ) from None
+        # After "-" Go's scanner is inside a number: `-Infinity` fails there.
+        where = "in numeric literal" if err.negative else "looking for beginning of value"
+        raise GoJSONError(f"invalid character {go_char(err.first)} {where}") from None
     except json.JSONDecodeError as err:
         raise GoJSONError(syntax_error_text(text, err)) from None
 
@@ -137,7 +137,8 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
 class _ConstantError(ValueError):
     def __init__(self, constant: str) -> None:
         super().__init__(constant)
-        self.first = "I" if constant == "-Infinity" else constant[0]
+        self.negative = constant.startswith("-")
+        self.first = constant[1] if self.negative else constant[0]
 
 
 def _reject_constant(constant: str) -> Any:
