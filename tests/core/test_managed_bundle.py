@@ -13,6 +13,7 @@ import pytest
 
 from wfcompute_container.core.managed_bundle import ManagedRuntimeBundleDescriptor
 from wfcompute_container.core.wire import ZERO_TIME
+from wfcompute_container.goparity.timefmt import parse_rfc3339
 
 REPO = Path(__file__).resolve().parents[2]
 CATALOG = json.loads((REPO / "managed-runtime-bundles.json").read_text())
@@ -204,3 +205,11 @@ def test_expired_bundle_mentions_valid_until() -> None:
 def test_unsigned_bundle_mentions_signature() -> None:
     problem = bundle(signature_digest="").validate_at(AT)
     assert problem is not None and "signature" in problem
+
+
+def test_valid_until_compares_to_the_nanosecond() -> None:
+    # Half a microsecond later is later (Go compares instants; datetimes stop at microseconds).
+    now = parse_rfc3339("2026-06-01T00:00:00Z")
+    assert bundle(valid_until="2026-06-01T00:00:00.0000005Z").validate_at(now) is None
+    later = bundle(valid_until="2026-06-01T00:00:00Z").validate_at(now)
+    assert later == "valid_until must be in the future"

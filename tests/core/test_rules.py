@@ -145,3 +145,13 @@ def test_enum_sets() -> None:
     assert enums.MAX_RUNTIME_RESULT_PREVIEW_BYTES == 16384
     assert enums.PROTOCOL_VERSION == "compute.v1alpha1"
     assert {"hyper-v", "wsl", "containerd"} <= enums.VALID_RUNTIME_BACKEND_FAMILIES
+
+
+def test_markers_are_found_after_go_lower_casing() -> None:
+    # Go's ToLower maps U+0130 (İ) to "i"; Python's full mapping would add a combining dot.
+    assert public_text_errors("reason", "credent\u0130al") == [
+        "reason contains non-shippable runtime evidence"
+    ]
+    assert public_text_errors("reason", "AUTHOR\u0130ZAT\u0130ON") == [
+        "reason contains non-shippable runtime evidence"
+    ]

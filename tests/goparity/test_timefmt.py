@@ -108,3 +108,16 @@ def test_duration(ns: int, text: str) -> None:
 
 def test_duration_ms() -> None:
     assert format_duration_ms(60_000) == "1m0s"
+
+
+def test_zero_time_is_the_instant_to_the_nanosecond() -> None:
+    assert is_zero_time(parse_rfc3339("0001-01-01T00:00:00Z"))
+    # A nanosecond later is not zero; a year-1 time with an offset is an instant, not an error.
+    assert not is_zero_time(parse_rfc3339("0001-01-01T00:00:00.000000001Z"))
+    assert not is_zero_time(parse_rfc3339("0001-01-01T00:30:00+01:00"))
+    assert is_zero_time(parse_rfc3339("0001-01-01T01:00:00+01:00"))
+
+
+def test_fractions_beyond_nanoseconds_are_read_and_truncated() -> None:
+    value = parse_rfc3339("2026-01-01T00:00:00.1234567891Z")
+    assert format_rfc3339nano(value) == "2026-01-01T00:00:00.123456789Z"

@@ -14,7 +14,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from ..goparity.text import quote
-from ..goparity.timefmt import is_zero_time
+from ..goparity.timefmt import is_zero_time, unix_nanos
 from .rules import (
     identifier_error,
     public_text_errors,
@@ -297,9 +297,6 @@ class ManagedRuntimeBundleDescriptor(WireModel):
 
 
 def _strictly_after(later: datetime | None, earlier: datetime | None) -> bool:
+    # Instants to the nanosecond, as Go's Time.After (datetimes stop at microseconds).
     assert later is not None and earlier is not None
-    return _aware(later) > _aware(earlier)
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return unix_nanos(later) > unix_nanos(earlier)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ..goparity.text import contains_any, trim_space
+from ..goparity.text import contains_any, go_lower, trim_space
 
 SHA256_PREFIX = "sha256:"
 SHA256_HEX_LEN = 64
@@ -90,7 +90,7 @@ def public_text_errors(field: str, value: str) -> list[str]:
     if value == "":
         return []
     errors: list[str] = []
-    lowered = value.lower()
+    lowered = go_lower(value)
     if any(marker in lowered for marker in NON_SHIPPABLE_MARKERS):
         errors.append(f"{field} contains non-shippable runtime evidence")
     if contains_any(value, "\x00\r\n"):

@@ -46,6 +46,13 @@ def first_non_empty(*values: str) -> str:
     return ""
 
 
+def go_lower(text: str) -> str:
+    """Go strings.ToLower: one rune to one rune. Python's full mapping turns U+0130 (İ) into
+    "i" plus a combining dot, which would hide a marker such as "credentİal"; Go gives "i".
+    (Final sigma, the other full-mapping difference, touches no marker.)"""
+    return text.replace("\u0130", "i").lower()
+
+
 def contains_any(value: str, chars: str) -> bool:
     return any(ch in value for ch in chars)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 ZERO_TIME_TEXT = "0001-01-01T00:00:00Z"
 _RFC3339 = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
+    r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?"
     r"(?:([Zz])|([+-])(\d{2}):(\d{2}))$"
 )
 
@@ -62,6 +62,9 @@ def unix_nanos(value: datetime) -> int:
     return whole + nanosecond_of(value)
 
 
+_ZERO_UNIX_NANOS = unix_nanos(datetime(1, 1, 1, tzinfo=UTC))
+
+
 def format_rfc3339nano(value: datetime | None) -> str:
     """Go time.Time JSON text: fraction printed only when non-zero, trailing zeros trimmed."""
     if value is None:
@@ -96,6 +99,7 @@ def parse_rfc3339(text: str) -> datetime:
         raise ValueError(f"parsing time {text!r} as RFC 3339: invalid format")
     year, month, day, hour, minute, second = (int(m.group(i)) for i in range(1, 7))
     frac = m.group(7) or ""
+    # Go reads every fraction digit and keeps nanoseconds (the first nine).
     nanos = int((frac + "000000000")[:9]) if frac else 0
     micro, extra = divmod(nanos, 1000)
     if m.group(8):
@@ -113,9 +117,9 @@ def parse_rfc3339(text: str) -> datetime:
 def is_zero_time(value: datetime | None) -> bool:
     if value is None:
         return True
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC) == datetime(1, 1, 1, tzinfo=UTC)
+    # Go's IsZero compares instants, to the nanosecond, and never fails (year-1 times with an
+    # offset cannot be converted to UTC as Python datetimes).
+    return unix_nanos(value) == _ZERO_UNIX_NANOS
 
 
 def format_duration_ns(ns: int) -> str:

@@ -36,7 +36,7 @@ from ..goparity.dirs import mkdir_all, temp_dir
 from ..goparity.jsonenc import marshal
 from ..goparity.oserror import is_not_exist, os_error_of, path_error
 from ..goparity.paths import abs_path
-from ..goparity.text import fields, first_non_empty, quote, trim_space
+from ..goparity.text import fields, first_non_empty, go_lower, quote, trim_space
 from ..goparity.timefmt import is_zero_time
 from ..runtime_io.tool_process import ContainerRef
 from .probe_evidence import EvidenceDecodeError, decode_evidence
@@ -503,13 +503,6 @@ def sanitize_runtime_version(output: bytes | str) -> str:
         return "unknown"
     parts = fields(text)
     return parts[0] if parts else "unknown"
-
-
-def go_lower(text: str) -> str:
-    """Go strings.ToLower: one rune to one rune. Python's full mapping turns U+0130 (İ) into
-    "i" plus a combining dot, which would hide a marker such as "credentİal"; Go gives "i".
-    (Final-sigma context, the other full-mapping difference, touches no marker.)"""
-    return text.replace("\u0130", "i").lower()
 
 
 def _has_redaction_marker(text: str) -> bool:

@@ -24,7 +24,7 @@ from ..core.resources import ResourceLimits
 from ..core.wire import GoBytes, WireModel
 from ..errors import InvalidInput
 from ..goparity.paths import abs_path, clean, escapes, rel
-from ..goparity.text import contains_any, first_non_empty, quote, trim_space
+from ..goparity.text import contains_any, first_non_empty, go_lower, quote, trim_space
 from ..runtime_io.tool_process import DEFAULT_OUTPUT_LIMIT, ContainerRef, StopReason, run_tool
 from ..workspace.artifacts import directory_size
 from .container_paths import sandbox_working_dir
@@ -399,7 +399,7 @@ def redact_tool_detail(text: str) -> str:
     """Replace words naming sockets or home directories, and all from a credential word on."""
     kept: list[str] = []
     for word in text.split(" "):
-        lowered = word.lower()
+        lowered = go_lower(word)
         if any(marker in lowered for marker in _CREDENTIAL_MARKERS):
             kept.append("<redacted>")
             break
