@@ -21,6 +21,7 @@ from tests.rpc.harness import (
     wait_for_file,
 )
 from wfcompute_container.rpc.envelope import decode_line
+from wfcompute_container.rpc.errors import RpcError
 
 Spawn = Callable[..., ToyServer]
 
@@ -347,3 +348,13 @@ def test_lone_surrogate_escapes_reach_the_plugin_as_replacement_character() -> N
         "data": {"kind": "invalid_input"},
     }
     assert json.loads(answers[3])["result"]["argv"][-2:] == ["i\ufffd", "./build.sh"]
+
+
+def test_an_integer_past_python_s_digit_limit_is_json_not_a_parse_error() -> None:
+    # Valid JSON (Go decodes it as a float): the schema refuses it later, not the parser.
+    line = b'{"n":' + b"1" * 5000 + b',"m":12}'
+    value = decode_line(line)
+    assert value["n"] == float("inf") and value["m"] == 12
+    with pytest.raises(RpcError) as info:
+        decode_line(b'{"n":NaN}')
+    assert info.value.code == -32700

@@ -30,18 +30,30 @@ def _log_level(text: str) -> str:
     return "WARNING" if level == "WARN" else level
 
 
-def _add_serve_options(parser: argparse.ArgumentParser) -> None:
+def _add_serve_options(parser: argparse.ArgumentParser, *, top_level: bool) -> None:
+    """The serving options, accepted before and after `serve`. On the `serve` sub-parser
+    their defaults are suppressed, so a value given before `serve` is not overwritten."""
+
+    def default(value: object) -> object:
+        return value if top_level else argparse.SUPPRESS
+
     parser.add_argument(
         "--max-message-bytes",
         type=positive_int,
-        default=DEFAULT_MAX_MESSAGE_BYTES,
+        default=default(DEFAULT_MAX_MESSAGE_BYTES),
         help="longest accepted input line in bytes (default 16 MiB)",
     )
     parser.add_argument(
         "--max-concurrency",
         type=positive_int,
-        default=DEFAULT_MAX_CONCURRENCY,
+        default=default(DEFAULT_MAX_CONCURRENCY),
         help="requests run at once; past it stdin is not read (default 32)",
+    )
+    parser.add_argument(
+        "--log-level",
+        type=_log_level,
+        default=default(None),
+        help="stderr log level (default: $WFCOMPUTE_LOG_LEVEL or warning)",
     )
 
 
@@ -77,17 +89,11 @@ def build_parser(load: str | None = None) -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    parser.add_argument(
-        "--log-level",
-        type=_log_level,
-        default=None,
-        help="stderr log level (default: $WFCOMPUTE_LOG_LEVEL or warning)",
-    )
-    _add_serve_options(parser)
+    _add_serve_options(parser, top_level=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     serve_p = sub.add_parser("serve", help="serve the JSON-RPC protocol on stdin/stdout (default)")
-    _add_serve_options(serve_p)
+    _add_serve_options(serve_p, top_level=False)
     serve_p.set_defaults(func=cmd_serve)
 
     catalog_p = sub.add_parser("catalog", help="print the runtime adapter catalog")

@@ -68,6 +68,14 @@ def _no_inline(method: str) -> InlineHandler | None:
     return None
 
 
+ParamsCheck = Callable[[Any], None]
+"""Checks a request's params at once; raises RpcError to refuse the request."""
+
+
+def _accept_params(params: Any) -> None:
+    return None
+
+
 _DEFAULT_LOG = logging.getLogger("wfcompute_container.rpc")
 
 # Methods the engine owns. `exit` and `$/cancelRequest` are notifications only.
@@ -225,9 +233,11 @@ class _Engine:
         writer: LineWriter,
         log: logging.Logger,
         inline: InlineLookup = _no_inline,
+        check_shutdown: ParamsCheck = _accept_params,
     ) -> None:
         self._handlers = handlers
         self._inline = inline
+        self._check_shutdown = check_shutdown
         self._initialize = initialize
         self._config = config
         self._reader = reader
@@ -515,6 +525,11 @@ class _Engine:
         if request.method == INITIALIZE:
             handler = self._initialize
         elif request.method == SHUTDOWN:
+            # A shutdown refused for its params shuts nothing down.
+            try:
+                self._check_shutdown(request.params)
+            except RpcError as refused:
+                return marshal_bytes(_error_response(request.id, refused))
             handler = self._shutdown_handler(request)
             self._phase = _Phase.SHUT_DOWN
         else:
@@ -680,6 +695,7 @@ async def serve(
     stdout_fd: int = 1,
     log: logging.Logger | None = None,
     inline: InlineLookup = _no_inline,
+    check_shutdown: ParamsCheck = _accept_params,
 ) -> int:
     """Serve until EOF/exit/signal; return the process exit status.
 
@@ -689,11 +705,21 @@ async def serve(
     Cancellation reaches a handler as anyio cancellation: clean up in `finally` under
     `anyio.CancelScope(shield=True)`. `inline` names the methods whose synchronous handler
     is called on the reader instead (it is asked once per request; cache in it).
+    `check_shutdown` validates `shutdown`'s params before the server is marked shut down.
     """
     reader = LineReader(stdin_fd, config.max_message_bytes)
     writer = LineWriter(stdout_fd)
     try:
-        engine = _Engine(handlers, initialize, config, reader, writer, log or _DEFAULT_LOG, inline)
+        engine = _Engine(
+            handlers,
+            initialize,
+            config,
+            reader,
+            writer,
+            log or _DEFAULT_LOG,
+            inline,
+            check_shutdown,
+        )
         return await engine.run()
     finally:
         reader.close()

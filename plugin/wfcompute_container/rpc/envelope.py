@@ -43,6 +43,22 @@ def _reject_constant(name: str) -> NoReturn:
 
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
+
+def _int_beyond_python_limit(text: str) -> int | float:
+    # Valid JSON, but longer than Python's int-conversion limit (4300 digits, a guard against
+    # quadratic conversion): kept as the float it is to Go's decoder (infinite at that size),
+    # so the schema, not the parser, refuses it.
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+# Used only for the rare line the default decoder refused for an over-long integer.
+_WIDE_INT_DECODER = json.JSONDecoder(
+    parse_constant=_reject_constant, parse_int=_int_beyond_python_limit
+)
+
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -88,10 +104,15 @@ def decode_line(line: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise parse_error(f"invalid UTF-8 at byte offset {exc.start}") from None
     try:
-        value = _DECODER.decode(text)
+        try:
+            value = _DECODER.decode(text)
+        except ValueError as exc:
+            if isinstance(exc, json.JSONDecodeError) or "integer string conversion" not in str(exc):
+                raise
+            value = _WIDE_INT_DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise parse_error(f"{exc.msg} at offset {exc.pos}") from None
-    except ValueError as exc:  # e.g. NaN, or an integer with too many digits
+    except ValueError as exc:  # e.g. NaN
         raise parse_error(str(exc)) from None
     except RecursionError:
         raise parse_error("JSON nested too deeply") from None

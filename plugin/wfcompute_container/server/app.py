@@ -266,6 +266,10 @@ class PluginServer:
         }
         return self._check_result("initialize", result)
 
+    def check_shutdown_params(self, raw_params: Any) -> None:
+        """Before the engine marks the server shut down: a refused shutdown changes nothing."""
+        self._check_params("shutdown", raw_params)
+
     async def shutdown(self, raw_params: Any) -> Any:
         """Runs once in-flight requests finished (the engine owns shutdown's timing)."""
         self._check_params("shutdown", raw_params)
@@ -295,4 +299,5 @@ async def run(settings: ServerSettings, *, stdin_fd: int = 0, stdout_fd: int = 1
         stdout_fd=stdout_fd,
         log=logging.getLogger("wfcompute.rpc"),
         inline=server.inline_handler,
+        check_shutdown=server.check_shutdown_params,
     )
