@@ -173,6 +173,10 @@ def test_cli_lifecycle_through_the_plugin_binary(tmp_path: Path, key: SigningKey
         assert result["command_path"] == f"{root}/{BUNDLE_ID}/bin/nerdctl"
         assert installed.stdout.endswith("}\n") and "\n" not in installed.stdout[:-1]
 
+        clean = binary("doctor", *common, *target)
+        assert (clean.returncode, clean.stderr) == (0, "")
+        assert json.loads(clean.stdout)["status"] == "ok"
+
         (root / BUNDLE_ID / "bin/containerd").write_text("tampered")
         doctor = binary("doctor", *common, *target)
         assert doctor.returncode == 0

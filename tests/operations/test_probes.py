@@ -588,12 +588,21 @@ def test_relative_configured_workspace_is_created_absolute(
     fake_bin: Path, log: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    install(fake_bin, FakeTool("podman"), log)
+    install(
+        fake_bin,
+        FakeTool("podman", run_extra='/usr/bin/stat -c "mode=%a" "$workspace" >> "$0.modes"'),
+        log,
+    )
+    created = tmp_path / "nested" / "probe-ws"
+    assert not (tmp_path / "nested").exists()
     report = probe(podman_options(conformance_workspace="nested/./probe-ws"))
     assert report.status == "supported"
-    created = tmp_path / "nested" / "probe-ws"
     assert created.is_dir()
     assert f"-v {created}:/workspace" in calls(log)[2]
+    # Created 0700 (as Go's MkdirAll(path, 0o700)), 0703 only while the probe runs.
+    assert (fake_bin / "podman.modes").read_text().split() == ["mode=703"]
+    assert stat.S_IMODE(created.stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "nested").stat().st_mode) == 0o700
 
 
 def test_configured_workspace_that_is_a_file_is_degraded(

@@ -219,3 +219,19 @@ def test_reserved_env_is_refused() -> None:
     assert env["WORKFLOW_COMPUTE_BUILD_PUSH"] == "false"
     assert len(env) == 10
     assert os.environ.get("USER_VAR") is None
+
+
+def test_build_env_carries_push_and_pull_target_refs() -> None:
+    workload = ContainerBuildWorkload.model_validate(
+        {
+            "context_directory": ".",
+            "tags": ["t"],
+            "push_target_ref": "registry.example/push:1",
+            "pull_target_ref": "registry.example/pull:1",
+        }
+    )
+    env = build_env(workload, "Dockerfile", True, {})
+    assert env["WORKFLOW_COMPUTE_BUILD_PUSH_TARGET_REF"] == "registry.example/push:1"
+    assert env["WORKFLOW_COMPUTE_BUILD_PULL_TARGET_REF"] == "registry.example/pull:1"
+    assert env["WORKFLOW_COMPUTE_BUILD_PUSH"] == "true"
+    assert len(env) == 9

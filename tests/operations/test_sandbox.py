@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import shlex
 import stat
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from wfcompute_container.errors import InvalidInput
@@ -15,6 +17,7 @@ from wfcompute_container.operations.sandbox import (
     CONTAINER_NAME_PREFIX,
     Runtime,
     SandboxRunRequest,
+    availability_error,
     enrich_error,
     format_cpus,
     plan,
@@ -482,3 +485,46 @@ def test_tool_detail_redaction_hides_sockets_and_homes() -> None:
     assert "docker.sock" not in redacted and "unix://" not in redacted
     assert redacted.startswith("Cannot connect to the Docker daemon at ")
     assert "/home/alice" not in redact_tool_detail("config /home/alice/.config/x unreadable")
+
+
+@pytest.mark.parametrize(
+    ("stdout", "stderr", "message"),
+    [
+        (
+            "",
+            "Cannot connect to runtime socket\n",
+            "exit status 1: Cannot connect to runtime socket",
+        ),
+        ("daemon unavailable\n", " \n", "exit status 1: daemon unavailable"),
+        ("daemon unavailable", "stderr wins", "exit status 1: stderr wins"),
+        (" \n", "\n", "exit status 1"),
+    ],
+)
+def test_availability_error_adds_stderr_then_stdout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stdout: str, stderr: str, message: str
+) -> None:
+    """`docker version` failing: its trimmed stderr, else its stdout, else no detail (no `:`)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "docker"
+    fake.write_text(
+        "#!/bin/sh\n"
+        f"printf '%s' {shlex.quote(stdout)}\n"
+        f"printf '%s' {shlex.quote(stderr)} >&2\n"
+        "exit 1\n"
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    assert anyio.run(availability_error, Runtime(tool="docker")) == message
+
+
+def test_availability_error_is_none_when_the_tool_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "docker"
+    fake.write_text("#!/bin/sh\nprintf 'Server: fake\\n'\nprintf 'warning\\n' >&2\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    assert anyio.run(availability_error, Runtime(tool="docker")) is None
