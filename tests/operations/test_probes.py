@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,15 +26,6 @@ from .probe_fakes import FULL_EVIDENCE, FakeTool, calls, install
 
 GENERATED_AT = datetime(2026, 6, 9, tzinfo=UTC)
 SECRET_MARKERS = ("/home/", ".sock", "token", "credential", "secret", "auth", "password")
-
-
-@pytest.fixture
-def fake_bin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A PATH holding only the fakes a test installs (the real podman/docker stay unseen)."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    monkeypatch.setenv("PATH", str(bin_dir))
-    yield bin_dir
 
 
 @pytest.fixture

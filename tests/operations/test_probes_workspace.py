@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 import stat
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,14 +27,6 @@ from .probe_fakes import FakeTool, calls, install
 
 GENERATED_AT = datetime(2026, 6, 9, tzinfo=UTC)
 PREFIX = "runtime conformance workspace failed: "
-
-
-@pytest.fixture
-def fake_bin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    monkeypatch.setenv("PATH", str(bin_dir))
-    yield bin_dir
 
 
 @pytest.fixture
