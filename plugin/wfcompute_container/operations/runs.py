@@ -63,20 +63,8 @@ _ModelT = TypeVar("_ModelT", bound=BaseModel)
 
 async def run_command(invocation: Invocation, runtime: Runtime | None) -> RuntimeExecutionResult:
     """Reference SandboxRuntimeCommandAdapter.RunSandboxedCommand, with PROTOCOL §5 errors."""
-    if runtime is None:
-        raise InvalidInput("sandbox runtime is required")
+    runtime, workload = _workload_of(invocation, runtime, WORKLOAD_COMMAND, CommandWorkload)
     request = invocation.request
-    _raise_if(request.validation_error())
-    if request.workload_kind != WORKLOAD_COMMAND:
-        raise InvalidInput(
-            f"workload kind {quote(request.workload_kind)} is not supported by "
-            "sandboxed-command runtime"
-        )
-    if request.input is None:
-        raise InvalidInput("sandboxed-command runtime input is required")
-    workload = decode_workload(
-        request.input, CommandWorkload, "decode sandboxed-command runtime input"
-    )
     _raise_if(workload.validation_error())
     if not workload.args:
         raise InvalidInput("command args are required")
@@ -122,22 +110,10 @@ async def run_container_build(
     A builder that exits non-zero is a result (its digest, if any, is still resolved); a
     builder that exits 0 without a digest is an InvalidInput carrying the result.
     """
-    if runtime is None:
-        raise InvalidInput("sandbox runtime is required")
-    request = invocation.request
-    _raise_if(request.validation_error())
-    if request.workload_kind != WORKLOAD_CONTAINER_BUILD:
-        raise InvalidInput(
-            f"workload kind {quote(request.workload_kind)} is not supported by "
-            "sandboxed-container-build runtime"
-        )
-    if request.input is None:
-        raise InvalidInput("sandboxed-container-build runtime input is required")
-    workload = decode_workload(
-        request.input,
-        ContainerBuildWorkload,
-        "decode sandboxed-container-build runtime input",
+    runtime, workload = _workload_of(
+        invocation, runtime, WORKLOAD_CONTAINER_BUILD, ContainerBuildWorkload
     )
+    request = invocation.request
     _raise_if(workload.validation_error())
     _, dockerfile = await anyio.to_thread.run_sync(
         resolve_container_build_paths, invocation.workspace, workload
@@ -288,6 +264,32 @@ def _raise_if(error: str | None) -> None:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+# The adapter each workload kind belongs to, as its errors name it.
+_ADAPTER_NAMES = {
+    WORKLOAD_COMMAND: "sandboxed-command",
+    WORKLOAD_CONTAINER_BUILD: "sandboxed-container-build",
+}
+
+
+def _workload_of(
+    invocation: Invocation, runtime: Runtime | None, kind: str, model: type[_ModelT]
+) -> tuple[Runtime, _ModelT]:
+    """The checks both adapters make first, in the reference's order: the runtime, and the
+    decoded workload of the request's input (not yet validated)."""
+    adapter = _ADAPTER_NAMES[kind]
+    if runtime is None:
+        raise InvalidInput("sandbox runtime is required")
+    request = invocation.request
+    _raise_if(request.validation_error())
+    if request.workload_kind != kind:
+        raise InvalidInput(
+            f"workload kind {quote(request.workload_kind)} is not supported by {adapter} runtime"
+        )
+    if request.input is None:
+        raise InvalidInput(f"{adapter} runtime input is required")
+    return runtime, decode_workload(request.input, model, f"decode {adapter} runtime input")
 
 
 def decode_workload(raw: RawJSON, model: type[_ModelT], prefix: str) -> _ModelT:
