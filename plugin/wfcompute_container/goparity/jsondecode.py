@@ -10,9 +10,9 @@ them in their own error messages.
 from __future__ import annotations
 
 import json
-from typing import Any, get_args, get_origin
+from typing import Any, TypeVar, get_args, get_origin
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from .text import quote
 
@@ -107,6 +107,30 @@ def fold_keys(model: type[BaseModel], document: dict[str, Any]) -> dict[str, Any
         if name is not None:
             shaped[name] = _fold_value(fields[name].annotation, value)
     return shaped
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def unmarshal_document(data: bytes, model: type[ModelT], target: str) -> ModelT:
+    """A JSON file's bytes decoded into ``model`` by Go's key rules (fold_keys), with Go's
+    syntax error texts (invalid bytes are kept so the offending byte can be named).
+
+    Raises GoJSONError: Go's syntax texts; ``json: cannot unmarshal <kind> into <target>``
+    for a document that is not an object; ``json: invalid value for <field>: <reason>`` for a
+    value of the wrong type (our text, not Go's struct-field one). ``null`` is the zero value.
+    """
+    document: Any = loads(data.decode("utf-8", errors="surrogateescape"))
+    if document is None:
+        return model()
+    if not isinstance(document, dict):
+        raise GoJSONError(f"json: cannot unmarshal {json_kind(document)} into {target}")
+    try:
+        return model.model_validate(fold_keys(model, document))
+    except ValidationError as err:
+        first = err.errors()[0]
+        location = ".".join(str(part) for part in first["loc"])
+        raise GoJSONError(f"json: invalid value for {location}: {first['msg']}") from err
 
 
 def _fold_value(annotation: Any, value: Any) -> Any:

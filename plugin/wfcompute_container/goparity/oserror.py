@@ -42,3 +42,15 @@ class GoPathError(OSError):
 
     def __str__(self) -> str:
         return self.message
+
+
+def read_file(path: str) -> bytes:
+    """Go os.ReadFile: the file's bytes, or GoPathError with Go's text. A directory opens fine
+    in Go and fails at the read, so it is ``read <path>: is a directory``."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except (OSError, ValueError) as exc:
+        err = os_error_of(exc)
+        op = "read" if err.errno == errno.EISDIR else "open"
+        raise GoPathError(op, path, err) from None

@@ -7,18 +7,15 @@ applies on top of each bundle's own validation.
 
 from __future__ import annotations
 
-import errno
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar
-
-from pydantic import ValidationError
+from typing import ClassVar
 
 from ...core.managed_bundle import ManagedRuntimeBundleDescriptor
 from ...core.wire import ZERO_TIME, GoTime, OmitRule, WireModel
 from ...errors import InvalidInput
-from ...goparity.jsondecode import GoJSONError, cannot_unmarshal_value, fold_keys, loads
-from ...goparity.oserror import os_error_of, path_error
+from ...goparity.jsondecode import unmarshal_document
+from ...goparity.oserror import read_file
 from ...goparity.text import first_non_empty, quote, trim_space
 from ...goparity.timefmt import is_zero_time
 
@@ -165,38 +162,21 @@ class CatalogError(InvalidInput):
 
 
 def decode_catalog(data: bytes) -> ManagedRuntimeBundleCatalog:
-    """Decode catalog JSON; raises ValueError with a JSON-decoder text.
+    """Decode catalog JSON; raises ValueError (GoJSONError) with a JSON-decoder text.
 
     Go's key rules apply: a newer catalog with extra fields still loads, as for the reference.
     """
-    try:
-        document: Any = loads(data.decode("utf-8", errors="surrogateescape"))
-    except GoJSONError as err:
-        raise ValueError(str(err)) from err
-    if document is None:
-        return ManagedRuntimeBundleCatalog()
-    if not isinstance(document, dict):
-        raise ValueError(cannot_unmarshal_value(document, "container.ManagedRuntimeBundleCatalog"))
-    try:
-        return ManagedRuntimeBundleCatalog.model_validate(
-            fold_keys(ManagedRuntimeBundleCatalog, document)
-        )
-    except ValidationError as err:
-        first = err.errors()[0]
-        location = ".".join(str(part) for part in first["loc"])
-        raise ValueError(f"json: invalid value for {location}: {first['msg']}") from err
+    return unmarshal_document(
+        data, ManagedRuntimeBundleCatalog, "Go value of type container.ManagedRuntimeBundleCatalog"
+    )
 
 
 def load_catalog(path: str | Path) -> ManagedRuntimeBundleCatalog:
     """Read and decode a catalog file with the CLI's error texts."""
     try:
-        data = Path(path).read_bytes()
-    except (OSError, ValueError) as err:
-        os_err = os_error_of(err)
-        # Go's os.ReadFile opens a directory fine and fails the read.
-        op = "read" if os_err.errno == errno.EISDIR else "open"
-        message = path_error(op, str(path), os_err)
-        raise CatalogError(f"read managed runtime catalog: {message}") from err
+        data = read_file(str(path))
+    except OSError as err:
+        raise CatalogError(f"read managed runtime catalog: {err}") from err
     try:
         return decode_catalog(data)
     except ValueError as err:

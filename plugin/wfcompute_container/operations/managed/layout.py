@@ -10,23 +10,21 @@
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from typing import Any
 
-from pydantic import ConfigDict, ValidationError
+from pydantic import ConfigDict
 
 from ...core.wire import ZERO_TIME, GoTime, WireModel
 from ...errors import InvalidInput
 from ...goparity.dirs import mkdir_all
-from ...goparity.jsondecode import GoJSONError, fold_keys, json_kind, loads
+from ...goparity.jsondecode import GoJSONError, unmarshal_document
 from ...goparity.jsonenc import marshal_indent
-from ...goparity.oserror import is_not_exist, os_error_of, path_error
+from ...goparity.oserror import is_not_exist, os_error_of, path_error, read_file
 from ...goparity.paths import abs_path, clean, escapes, join, rel
 from ...goparity.text import quote, trim_space
 from .archive import ArchiveError, check_symlink_target
@@ -153,11 +151,6 @@ def bundle_lock(install_root: str, bundle_id: str) -> Iterator[None]:
             os.remove(lock_path)
 
 
-def _read_file_op(err: OSError) -> str:
-    """The op Go's os.ReadFile names: it opens a directory fine and fails the read."""
-    return "read" if err.errno == errno.EISDIR else "open"
-
-
 class ManifestError(Exception):
     """The manifest is missing, unreadable or does not describe this bundle root."""
 
@@ -167,32 +160,17 @@ class ManifestError(Exception):
 
 
 def read_manifest(location: BundleLocation) -> InstallManifest:
+    """The manifest, read back as Go's decoder reads it (Go's texts, keys matched exactly or
+    case-folded, unknown keys ignored)."""
     path = location.manifest_path
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
+        data = read_file(path)
     except OSError as err:
-        raise ManifestError(
-            path_error(_read_file_op(err), path, err), missing=is_not_exist(err)
-        ) from err
-    # Read back as Go's decoder reads it: Go's syntax error texts, keys matched exactly or
-    # case-folded, unknown keys ignored.
+        raise ManifestError(str(err), missing=is_not_exist(err)) from err
     try:
-        document: Any = loads(data.decode("utf-8", errors="surrogateescape"))
+        return unmarshal_document(data, InstallManifest, "managed runtime install manifest")
     except GoJSONError as err:
         raise ManifestError(str(err)) from err
-    if document is None:
-        return InstallManifest()
-    if not isinstance(document, dict):
-        raise ManifestError(
-            f"json: cannot unmarshal {json_kind(document)} into managed runtime install manifest"
-        )
-    try:
-        return InstallManifest.model_validate(fold_keys(InstallManifest, document))
-    except ValidationError as err:
-        first = err.errors()[0]
-        location_text = ".".join(str(part) for part in first["loc"])
-        raise ManifestError(f"json: invalid value for {location_text}: {first['msg']}") from err
 
 
 def require_scoped_manifest(location: BundleLocation) -> InstallManifest:
