@@ -14,8 +14,6 @@ from ..operations.catalog import RuntimeAdapterCatalogDocument, adapter_contract
 from ..resources import data_path
 from .registry import MethodDef, RequestContext
 
-PLUGIN_NAME = "workflow-plugin-compute-container"
-
 
 class HostInfo(BaseModel):
     model_config = ConfigDict(extra="forbid")
