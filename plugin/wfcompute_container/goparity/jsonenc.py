@@ -152,12 +152,16 @@ def _encode(value: Any, indent: str | None) -> str:
     return (_ENCODER if indent is None else _INDENT_ENCODER).encode(value)
 
 
-def marshal(value: Any) -> str:
-    """Go json.Marshal text of an already Go-shaped value (dict key order is kept)."""
-    text = _encode(value, None)
+def _go_text(text: str) -> str:
+    """Encoded text with Go's escapes for invalid bytes and for HTML/line separators."""
     if not text.isascii() and _SURROGATE.search(text):
         text = _escape_invalid(text)
     return _go_escape(text)
+
+
+def marshal(value: Any) -> str:
+    """Go json.Marshal text of an already Go-shaped value (dict key order is kept)."""
+    return _go_text(_encode(value, None))
 
 
 def marshal_bytes(value: Any) -> bytes:
@@ -175,10 +179,7 @@ def marshal_bytes(value: Any) -> bytes:
 
 def marshal_indent(value: Any) -> str:
     """Go json.MarshalIndent(v, "", "  ")."""
-    text = _encode(value, "  ")
-    if not text.isascii() and _SURROGATE.search(text):
-        text = _escape_invalid(text)
-    return _go_escape(text)
+    return _go_text(_encode(value, "  "))
 
 
 def _go_key_bytes(key: str) -> bytes:
