@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 # Go unicode.IsSpace: note it excludes U+001C..U+001F, which Python's str.isspace() includes.
@@ -44,6 +45,20 @@ def first_non_empty(*values: str) -> str:
         if trim_space(value) != "":
             return value
     return ""
+
+
+# Python strings carry an invalid byte (surrogateescape) or an unpaired \uD800-\uDFFF JSON
+# escape as a surrogate code point; Go's decoders give U+FFFD for each.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def has_surrogates(text: str) -> bool:
+    return _SURROGATE.search(text) is not None
+
+
+def replace_surrogates(text: str) -> str:
+    """Each surrogate code point as U+FFFD, as Go's decoders give it."""
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def go_lower(text: str) -> str:

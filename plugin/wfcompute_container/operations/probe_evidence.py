@@ -8,7 +8,6 @@ of value``, ``json: cannot unmarshal ...``), because probe reasons quote them.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from ..core.backends import RuntimeBackendEvidence
@@ -20,7 +19,7 @@ from ..goparity.jsondecode import (
     loads,
     match_field,
 )
-from ..goparity.text import trim_space
+from ..goparity.text import replace_surrogates, trim_space
 
 _GO_TYPE = "protocol.RuntimeBackendEvidence"
 _STRUCT = "RuntimeBackendEvidence"
@@ -30,15 +29,6 @@ _FIELDS = tuple(RuntimeBackendEvidence.model_fields)
 
 class EvidenceDecodeError(Exception):
     """Go's json error text for the evidence document."""
-
-
-# Surrogates in decoded strings: invalid stdout bytes (surrogate escapes) and unpaired
-# \\uD800-\\uDFFF escapes. Go's decoder turns each into its own U+FFFD.
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _go_string(value: str) -> str:
-    return _SURROGATE.sub("\ufffd", value)
 
 
 def decode_evidence(stdout: bytes) -> RuntimeBackendEvidence:
@@ -82,7 +72,7 @@ def _assign(evidence: RuntimeBackendEvidence, name: str, value: Any) -> str | No
     if name == "digest":
         if not isinstance(value, str):
             return _field_type_error(value, name, "string")
-        evidence.digest = _go_string(value)
+        evidence.digest = replace_surrogates(value)
         return None
     if not isinstance(value, list):
         return _field_type_error(value, name, "[]string")
@@ -90,7 +80,7 @@ def _assign(evidence: RuntimeBackendEvidence, name: str, value: Any) -> str | No
     problem: str | None = None
     for item in value:
         if isinstance(item, str):
-            details.append(_go_string(item))
+            details.append(replace_surrogates(item))
         elif item is None:
             details.append("")
         else:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+from wfcompute_container.goparity.text import has_surrogates, replace_surrogates
 from wfcompute_container.rpc.errors import RpcError, invalid_request, parse_error
 
 RequestId = int | str
@@ -59,8 +59,6 @@ _WIDE_INT_DECODER = json.JSONDecoder(
     parse_constant=_reject_constant, parse_int=_int_beyond_python_limit
 )
 
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-
 
 def _replace_lone_surrogates(value: Any) -> Any:
     """Go's decoder turns an unpaired \\uD800-\\uDFFF escape into U+FFFD; Python keeps it.
@@ -69,29 +67,29 @@ def _replace_lone_surrogates(value: Any) -> Any:
     The walk is iterative, so a document nested as deep as the decoder allows is fine.
     """
     if isinstance(value, str):
-        return _LONE_SURROGATE.sub("\ufffd", value)
+        return replace_surrogates(value)
     pending: list[Any] = [value]
     while pending:
         container = pending.pop()
         if isinstance(container, list):
             for index, item in enumerate(container):
                 if isinstance(item, str):
-                    if _LONE_SURROGATE.search(item):
-                        container[index] = _LONE_SURROGATE.sub("\ufffd", item)
+                    if has_surrogates(item):
+                        container[index] = replace_surrogates(item)
                 elif isinstance(item, dict | list):
                     pending.append(item)
         elif isinstance(container, dict):
-            if any(_LONE_SURROGATE.search(key) for key in container):
+            if any(has_surrogates(key) for key in container):
                 # Rebuilt in order; keys that now coincide keep the last value, as duplicate
                 # keys do when decoding.
                 items = list(container.items())
                 container.clear()
                 for key, item in items:
-                    container[_LONE_SURROGATE.sub("\ufffd", key)] = item
+                    container[replace_surrogates(key)] = item
             for key, item in container.items():
                 if isinstance(item, str):
-                    if _LONE_SURROGATE.search(item):
-                        container[key] = _LONE_SURROGATE.sub("\ufffd", item)
+                    if has_surrogates(item):
+                        container[key] = replace_surrogates(item)
                 elif isinstance(item, dict | list):
                     pending.append(item)
     return value
