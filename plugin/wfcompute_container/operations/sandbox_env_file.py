@@ -12,6 +12,7 @@ import tempfile
 from collections.abc import Mapping
 
 from ..goparity.dirs import temp_dir
+from ..goparity.oserror import errno_text, path_error
 from ..goparity.text import quote
 
 ENV_FILE_PREFIX = "wfcompute-sandbox-env-"
@@ -93,6 +94,4 @@ def write_env_file(env: Mapping[str, str]) -> EnvFile | None:
 
 
 def _os_text(exc: OSError) -> str:
-    reason = exc.strerror or str(exc)
-    reason = reason[:1].lower() + reason[1:]
-    return f"open {exc.filename}: {reason}" if exc.filename else reason
+    return path_error("open", exc.filename, exc) if exc.filename else errno_text(exc)

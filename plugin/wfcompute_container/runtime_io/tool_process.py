@@ -27,6 +27,7 @@ import anyio.abc
 import anyio.to_thread
 
 from ..goparity.dirs import temp_dir
+from ..goparity.oserror import path_error
 from .exec_errors import ExecError, StartError, ToolNotFound, error_for_returncode
 from .tool_lookup import look_path
 
@@ -292,7 +293,4 @@ def _lists_name(listing: bytes, name: str) -> bool:
 
 def _start_error_text(executable: str, exc: OSError) -> str:
     # Go: fork/exec <path>: <strerror, lower-case>.
-    reason = exc.strerror or str(exc)
-    if reason:
-        reason = reason[0].lower() + reason[1:]
-    return f"fork/exec {executable}: {reason}"
+    return path_error("fork/exec", executable, exc)
