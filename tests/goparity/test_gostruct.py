@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from wfcompute_container.goparity.gostruct import decode_struct, go_type
 from wfcompute_container.goparity.jsondecode import GoJSONError, ObjectPairs, loads
+from wfcompute_container.goparity.text import quote
 
 
 class Inner(BaseModel):
@@ -94,7 +95,7 @@ def test_object_pairs_are_objects_not_arrays() -> None:
 
 def test_repeated_keys_apply_in_order() -> None:
     document = loads(
-        '{"label":"a","LABEL":"b","inner":{"name":"n"},"inner":{"on":true},'
+        '{"label":"a","label":"b","inner":{"name":"n"},"inner":{"on":true},'
         '"labels":{"x":"1"},"labels":{"y":"2"},"items":["p"],"items":["q"]}',
         keep_pairs=True,
     )
@@ -104,6 +105,26 @@ def test_repeated_keys_apply_in_order() -> None:
     assert decoded.inner == Inner(name="n", on=True)
     assert decoded.labels == {"x": "1", "y": "2"}
     assert decoded.items == ["q"]
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "first", "second"),
+    [
+        ('{"label":"a","LABEL":"b"}', "Outer.label", "label", "LABEL"),
+        ('{"Label":"a","label":"b"}', "Outer.label", "Label", "label"),
+        ('{"inner":{"name":"a","NAME":"b"}}', "Inner.inner.name", "name", "NAME"),
+        ('{"many":[{"on":true,"On":false}]}', "Inner.many.on", "on", "On"),
+        ('{"items":["x"],"item\u017f":["y"]}', "Outer.items", "items", "item\u017f"),
+    ],
+)
+def test_keys_that_differ_only_in_case_are_refused(
+    text: str, field: str, first: str, second: str
+) -> None:
+    message = error_of(loads(text, keep_pairs=True))
+    assert message == (
+        f'keys "{first}" and {quote(second)} both name field {field} '
+        "(keys that differ only in case are refused)"
+    )
 
 
 def test_null_rules() -> None:

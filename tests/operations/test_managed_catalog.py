@@ -121,6 +121,13 @@ def test_revoked_key(where: Any) -> None:
     )
 
 
+@pytest.mark.parametrize("key_id", ["e14f08b8908ed6e8", "E14f08B8908eD6e8"])
+def test_revoked_key_matches_whatever_the_case(key_id: str) -> None:
+    assert refused(catalog(lambda d: d.update(revoked_key_ids=[key_id]))) == (
+        'managed runtime bundle signing key "E14F08B8908ED6E8" is revoked'
+    )
+
+
 def test_minimum_version_from_catalog_then_update_policy() -> None:
     def raise_minimum(doc: dict[str, Any]) -> None:
         doc["minimum_version"] = "v2.4.0"

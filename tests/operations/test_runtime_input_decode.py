@@ -218,3 +218,13 @@ def test_null_args_element_goes_on_to_the_runtime(
     assert error.message == (
         'sandbox runtime unavailable: exec: "docker": executable file not found in $PATH'
     )
+
+
+def test_case_colliding_keys_are_refused_not_smuggled() -> None:
+    """A host that vets input case-sensitively sees "args"; Go would run the later "ARGS"."""
+    with pytest.raises(InvalidInput) as caught:
+        decode_command({"args": ["echo", "APPROVED"], "ARGS": ["echo", "SMUGGLED"]})
+    assert str(caught.value) == (
+        f'{COMMAND_PREFIX}keys "args" and "ARGS" both name field CommandWorkload.args '
+        "(keys that differ only in case are refused)"
+    )

@@ -7,6 +7,8 @@ a model class a struct of that name, `X | None` a nil-able slice, map or pointer
 * keys are applied in document order, matched exactly or else under Go's case folding;
   unknown keys are ignored; a repeated key decodes again into the same field (objects and
   maps merge, other values are replaced);
+* departure: two different spellings of one field's key in one object (``args`` and
+  ``ARGS``) are refused with KeyCollision, so what runs is what a case-sensitive reader saw;
 * JSON null sets a slice, map or pointer to nil and leaves any other value as it was (so a
   null list element is the element type's zero value);
 * a value of the wrong JSON type is an UnmarshalTypeError. Go keeps decoding but reports the
@@ -33,6 +35,7 @@ from .jsondecode import (
     cannot_unmarshal_value,
     match_field,
 )
+from .text import quote
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -88,15 +91,33 @@ def _decode_object(
     """Fill `shaped` (the struct so far) from a JSON object, key by key in document order."""
     fields = model.model_fields
     names = list(fields)
+    spelled: dict[str, str] = {}
     for key, value in _pairs(document):
         name = match_field(key, names)
         if name is None:
             continue
+        first = spelled.setdefault(name, key)
+        if first != key:
+            raise KeyCollision(_Where(model.__name__, (*path, name)).field, first, key)
         where = _Where(model.__name__, (*path, name))
         decoded = _decode_value(value, fields[name].annotation, package, where, shaped.get(name))
         if decoded is not _UNCHANGED:
             shaped[name] = decoded
     return shaped
+
+
+class KeyCollision(GoJSONError):
+    """Two spellings of one field's key in one object (a departure from Go, which takes both).
+
+    Go matches keys case-insensitively and the last one wins, so ``{"args": [...], "ARGS":
+    [...]}`` would run what a case-sensitive reader of the same document never saw.
+    """
+
+    def __init__(self, field: str, first: str, second: str) -> None:
+        super().__init__(
+            f"keys {quote(first)} and {quote(second)} both name field {field} "
+            "(keys that differ only in case are refused)"
+        )
 
 
 class _Where:
@@ -108,9 +129,12 @@ class _Where:
         self.struct = struct
         self.path = path
 
+    @property
+    def field(self) -> str:
+        return f"{self.struct}.{'.'.join(self.path)}"
+
     def mismatch(self, value: Any, target: str) -> GoJSONError:
-        field = f"{self.struct}.{'.'.join(self.path)}"
-        return GoJSONError(cannot_unmarshal_field(value, field, target))
+        return GoJSONError(cannot_unmarshal_field(value, self.field, target))
 
 
 def _decode_value(value: Any, annotation: Any, package: str, where: _Where, current: Any) -> Any:

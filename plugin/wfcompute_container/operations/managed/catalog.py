@@ -83,7 +83,10 @@ class ManagedRuntimeBundleCatalog(WireModel):
         self, bundle: ManagedRuntimeBundleDescriptor
     ) -> ManagedRuntimeTrustRoot:
         for root in self.trust_roots or []:
-            if root.key_id == bundle.signature_key_id and root.digest == bundle.trust_root_digest:
+            if (
+                _same_key(root.key_id, bundle.signature_key_id)
+                and root.digest == bundle.trust_root_digest
+            ):
                 if trim_space(root.name) == "":
                     raise InvalidInput(
                         "managed runtime trust root for key "
@@ -108,7 +111,8 @@ class ManagedRuntimeBundleCatalog(WireModel):
         if bundle.version in blocked:
             raise InvalidInput(f"managed runtime bundle version {quote(bundle.version)} is blocked")
         revoked = [*(self.revoked_key_ids or []), *(bundle.cve_policy.revoked_key_ids or [])]
-        if bundle.signature_key_id in revoked:
+        # Key ids are hex: compare them case-insensitively, as the signer check does.
+        if bundle.signature_key_id.upper() in {key_id.upper() for key_id in revoked}:
             raise InvalidInput(
                 f"managed runtime bundle signing key {quote(bundle.signature_key_id)} is revoked"
             )
@@ -118,7 +122,9 @@ class ManagedRuntimeBundleCatalog(WireModel):
                 f"managed runtime bundle version {quote(bundle.version)} "
                 f"is below minimum {quote(minimum)}"
             )
-        if self.stable_signing_key != "" and self.stable_signing_key != bundle.signature_key_id:
+        if self.stable_signing_key != "" and not _same_key(
+            self.stable_signing_key, bundle.signature_key_id
+        ):
             raise InvalidInput(
                 f"managed runtime bundle signing key {quote(bundle.signature_key_id)} "
                 "does not match stable signing key"
@@ -191,3 +197,8 @@ def default_catalog_path() -> Path:
         return data_path(CATALOG_FILE_NAME)
     except (ImportError, FileNotFoundError):
         return Path(__file__).resolve().parents[4] / CATALOG_FILE_NAME
+
+
+def _same_key(left: str, right: str) -> bool:
+    """OpenPGP key ids are hex: equal whatever the case of their letters."""
+    return left.upper() == right.upper()
