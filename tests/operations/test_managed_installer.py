@@ -798,3 +798,55 @@ def test_doctor_reads_a_missing_recomputed_digest_as_empty(setup: Setup) -> None
     (setup.root / BUNDLE_ID / "extra").write_text("keeps the count equal\n")
     doctor = setup.run("doctor")
     assert (doctor.status, doctor.reason) == ("ok", "")
+
+
+# --- refusals before any side effect: reserved names, system roots ---------------------------
+
+
+@pytest.mark.parametrize(
+    "reserved_id",
+    [".locks", ".staging", ".hidden", "advx.previous", "wfcompute-managed-runtime-install.json"],
+)
+@pytest.mark.parametrize("operation", ["uninstall", "doctor", "install"])
+def test_bundle_id_colliding_with_plugin_names_is_refused(
+    setup: Setup, reserved_id: str, operation: str
+) -> None:
+    setup.run("install")
+    before = snapshot(setup.root)
+    with serve_objects(setup.served) as server, pytest.raises(InvalidInput) as caught:
+        installer = setup.installer(server.url)
+        anyio.run(getattr(installer, operation), BundleRequest(reserved_id, "linux", "amd64"))
+    if operation == "uninstall":
+        assert "collides with the plugin's own names" in str(caught.value)
+    assert snapshot(setup.root) == before
+
+
+@pytest.mark.parametrize(
+    "root", ["/", "/etc", "/etc/wfcompute", "/usr", "/usr/lib/x", "/lib64", "/proc", "/dev/shm"]
+)
+def test_system_install_root_is_refused_before_touching_it(
+    setup: Setup, root: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("WFCOMPUTE_MANAGED_ALLOW_SYSTEM_ROOT", raising=False)
+    locks_before = os.path.lexists(os.path.join(root, ".locks"))
+    setup.root = Path(root)
+    with pytest.raises(InvalidInput) as caught:
+        setup.run("uninstall")
+    assert str(caught.value) == (
+        f'managed runtime install root "{root}" is a system directory '
+        "(set WFCOMPUTE_MANAGED_ALLOW_SYSTEM_ROOT=1 to allow it)"
+    )
+    assert os.path.lexists(os.path.join(root, ".locks")) == locks_before
+
+
+def test_archive_entry_with_the_manifest_name_is_refused(setup: Setup, key: SigningKey) -> None:
+    for entry in (
+        file("wfcompute-managed-runtime-install.json", b"{}"),
+        directory("wfcompute-managed-runtime-install.json"),
+        symlink("wfcompute-managed-runtime-install.json", "bin/nerdctl"),
+    ):
+        _with_archive(setup, key, tar_gz([NERDCTL, entry]))
+        message = str(refuse(setup))
+        assert message.startswith('archive entry "wfcompute-managed-runtime-install.json'), message
+        assert message.endswith('" uses the reserved install manifest name'), message
+        assert not (setup.root / BUNDLE_ID).exists()

@@ -29,6 +29,10 @@ from ...goparity.text import quote, trim_space
 _DIR_OPEN_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
+MANIFEST_NAME = "wfcompute-managed-runtime-install.json"
+"""The install manifest's name at the top of a bundle root: no archive entry may take it."""
+
+
 class ArchiveError(Exception):
     """The archive is unsafe or unreadable; the text is the reference's message."""
 
@@ -44,6 +48,8 @@ def check_entry_name(name: str) -> str:
     cleaned = clean(name)
     if cleaned in (".", "..") or escapes(cleaned) or not _valid_fs_path(cleaned):
         raise unsafe_path(name)
+    if cleaned == MANIFEST_NAME:
+        raise ArchiveError(f"archive entry {quote(name)} uses the reserved install manifest name")
     return cleaned
 
 

@@ -34,6 +34,7 @@ from ...goparity.timefmt import is_zero_time
 from .archive import ArchiveError, extract_tar_gz
 from .catalog import ManagedRuntimeBundleCatalog
 from .layout import (
+    PREVIOUS_SUFFIX,
     STAGING_DIR,
     BundleLocation,
     CommandPathError,
@@ -399,7 +400,7 @@ def _manifest_for(
 
 
 def _promote(stage: str, bundle_root: str) -> None:
-    previous = bundle_root + ".previous"
+    previous = bundle_root + PREVIOUS_SUFFIX
     _remove_tree(previous)
     moved_aside = _exists(bundle_root)
     if moved_aside:

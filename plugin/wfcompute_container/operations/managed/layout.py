@@ -27,12 +27,17 @@ from ...goparity.jsonenc import marshal_indent
 from ...goparity.oserror import is_not_exist, os_error_of, path_error, read_file
 from ...goparity.paths import abs_path, clean, escapes, join, rel
 from ...goparity.text import quote, trim_space
-from .archive import ArchiveError, check_symlink_target
+from .archive import MANIFEST_NAME, ArchiveError, check_symlink_target
 
-MANIFEST_NAME = "wfcompute-managed-runtime-install.json"
 COMMAND_RELATIVE_PATH = "bin/nerdctl"
 LOCKS_DIR = ".locks"
 STAGING_DIR = ".staging"
+PREVIOUS_SUFFIX = ".previous"
+"""``<bundle-id>.previous`` holds the old bundle while a reinstall promotes the new one."""
+
+ALLOW_SYSTEM_ROOT_ENV = "WFCOMPUTE_MANAGED_ALLOW_SYSTEM_ROOT"
+"""Set to 1 to let an operator install under a system directory on purpose."""
+_SYSTEM_DIRS = ("/etc", "/usr", "/bin", "/sbin", "/proc", "/sys", "/dev", "/boot")
 
 
 class InstallManifest(WireModel):
@@ -87,13 +92,35 @@ def locate_bundle(install_root: str, bundle_id: str) -> BundleLocation:
         raise InvalidInput("managed runtime install root is required")
     if not _safe_bundle_id(bundle_id):
         raise InvalidInput(f"unsafe managed runtime bundle id {quote(bundle_id)}")
-    root = abs_path(install_root)
+    if (
+        bundle_id.startswith(".")
+        or bundle_id.endswith(PREVIOUS_SUFFIX)
+        or bundle_id == MANIFEST_NAME
+    ):
+        raise InvalidInput(
+            f"managed runtime bundle id {quote(bundle_id)} collides with the plugin's own names "
+            f"(a leading dot, a {PREVIOUS_SUFFIX!s} suffix or the manifest name)"
+        )
+    root = clean(abs_path(install_root))
+    if _is_system_dir(root) and os.environ.get(ALLOW_SYSTEM_ROOT_ENV) != "1":
+        raise InvalidInput(
+            f"managed runtime install root {quote(root)} is a system directory "
+            f"(set {ALLOW_SYSTEM_ROOT_ENV}=1 to allow it)"
+        )
     reject_symlinks_in_root_path(root)
     bundle_root = join(root, bundle_id)
     relative = rel(root, bundle_root)
     if relative == "." or escapes(relative):
         raise InvalidInput(f"managed runtime path {quote(bundle_root)} escapes root {quote(root)}")
     return BundleLocation(install_root=root, bundle_root=bundle_root)
+
+
+def _is_system_dir(root: str) -> bool:
+    """`/`, or a path in /etc, /usr, /bin, /sbin, /lib*, /proc, /sys, /dev or /boot."""
+    if root == "/":
+        return True
+    top = "/" + root.split("/")[1]
+    return top in _SYSTEM_DIRS or top.startswith("/lib")
 
 
 def _safe_bundle_id(bundle_id: str) -> bool:
