@@ -20,6 +20,7 @@ from ..goparity.jsondecode import (
     match_field,
 )
 from ..goparity.text import replace_surrogates, trim_space
+from ..redaction import redact_secrets
 
 _GO_TYPE = "protocol.RuntimeBackendEvidence"
 _STRUCT = "RuntimeBackendEvidence"
@@ -80,7 +81,8 @@ def _assign(evidence: RuntimeBackendEvidence, name: str, value: Any) -> str | No
     problem: str | None = None
     for item in value:
         if isinstance(item, str):
-            details.append(replace_surrogates(item))
+            # Details are published; a credential a probe image printed is not.
+            details.append(redact_secrets(replace_surrogates(item)))
         elif item is None:
             details.append("")
         else:

@@ -38,6 +38,7 @@ from ..goparity.oserror import is_not_exist, os_error_of, path_error
 from ..goparity.paths import abs_path
 from ..goparity.text import fields, first_non_empty, go_lower, quote, trim_space
 from ..goparity.timefmt import is_zero_time
+from ..redaction import contains_secret
 from ..runtime_io.tool_process import ContainerRef
 from .probe_evidence import EvidenceDecodeError, decode_evidence
 from .probe_runner import CommandOutcome, ExecProbeRunner, ProbeRunner
@@ -506,8 +507,10 @@ def sanitize_runtime_version(output: bytes | str) -> str:
 
 
 def _has_redaction_marker(text: str) -> bool:
+    """A marker word, or a credential shape with no marker word (``ghp_...``, a URL's
+    user-info, a JWT): either way the text is not fit for a public reason."""
     lowered = go_lower(text)
-    return any(marker in lowered for marker in _REDACTION_MARKERS)
+    return any(marker in lowered for marker in _REDACTION_MARKERS) or contains_secret(text)
 
 
 def redact_probe_detail(message: str) -> str:

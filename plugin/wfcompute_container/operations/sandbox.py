@@ -24,7 +24,9 @@ from ..core.resources import ResourceLimits
 from ..core.wire import GoBytes, WireModel
 from ..errors import InvalidInput
 from ..goparity.paths import abs_path, clean, escapes, rel
-from ..goparity.text import contains_any, first_non_empty, go_lower, quote, trim_space
+from ..goparity.text import contains_any, first_non_empty, quote, trim_space
+from ..redaction import redact_tool_detail as redact_tool_detail  # re-exported
+from ..redaction import redact_tool_text
 from ..runtime_io.tool_process import DEFAULT_OUTPUT_LIMIT, ContainerRef, StopReason, run_tool
 from ..workspace.artifacts import directory_size
 from .container_paths import sandbox_working_dir
@@ -353,11 +355,15 @@ async def run(
 
 
 def enrich_error(message: str, stdout: bytes, stderr: bytes) -> str:
-    """Reference §9.7 step 5: the raw-length test, so blank stderr still adds ``: ``."""
+    """Reference §9.7 step 5: the raw-length test, so blank stderr still adds ``: ``.
+
+    The tool's text reaches the answer only through redaction (credentials, sockets, home
+    directories); the workload's own output in the result is not touched.
+    """
     if stderr:
-        return f"{message}: {_trimmed_text(stderr)}"
+        return f"{message}: {redact_tool_text(_trimmed_text(stderr))}"
     if stdout:
-        return f"{message}: {_trimmed_text(stdout)}"
+        return f"{message}: {redact_tool_text(_trimmed_text(stdout))}"
     return message
 
 
@@ -379,34 +385,6 @@ async def availability_error(runtime: Runtime) -> str | None:
     if stdout:
         return f"{message}: {redact_tool_detail(stdout)}"
     return message
-
-
-_SENSITIVE_MARKERS = ("unix://", "npipe:", ".sock", "/home/", "/users/", "\\users\\")
-# Words that introduce a credential (the probe redaction's list): what follows them is the
-# secret itself, in whatever form (`token=x`, `password: x`, `Bearer x`).
-_CREDENTIAL_MARKERS = (
-    "token",
-    "cookie",
-    "secret",
-    "password",
-    "credential",
-    "auth",
-    "bearer",
-)
-
-
-def redact_tool_detail(text: str) -> str:
-    """Replace words naming sockets or home directories, and all from a credential word on."""
-    kept: list[str] = []
-    for word in text.split(" "):
-        lowered = go_lower(word)
-        if any(marker in lowered for marker in _CREDENTIAL_MARKERS):
-            kept.append("<redacted>")
-            break
-        kept.append(
-            "<redacted>" if any(marker in lowered for marker in _SENSITIVE_MARKERS) else word
-        )
-    return " ".join(kept)
 
 
 def _trimmed_text(data: bytes) -> str:

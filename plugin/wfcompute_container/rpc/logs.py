@@ -6,11 +6,18 @@ import logging
 import sys
 import time
 
+from ..redaction import redact_secrets
+
 LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
 class OneLineFormatter(logging.Formatter):
-    """`<UTC time> <LEVEL> <logger>: <message>`; newlines (tracebacks too) escaped as \\n."""
+    """`<UTC time> <LEVEL> <logger>: <message>`; newlines (tracebacks too) escaped as \\n.
+
+    Every line goes through credential redaction first (a record or a traceback may quote a
+    tool's text or an exception carrying a URL's user-info); paths are kept, since a
+    traceback's source paths are what a log is read for.
+    """
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -20,7 +27,8 @@ class OneLineFormatter(logging.Formatter):
         return f"{stamp}.{int(record.msecs):03d}Z"
 
     def format(self, record: logging.LogRecord) -> str:
-        return super().format(record).replace("\r", "\\r").replace("\n", "\\n")
+        text = redact_secrets(super().format(record))
+        return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def configure_logging(level: str) -> None:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import anyio.to_thread
 
+from ...redaction import redact_secrets
+
 ARMORED_KEY_HEADER = b"-----BEGIN PGP PUBLIC KEY BLOCK-----"
 ARMORED_SIGNATURE_HEADER = b"-----BEGIN PGP SIGNATURE-----"
 _GNUPG_TIMEOUT_SECONDS = 60.0
@@ -22,7 +24,13 @@ _FAILURE_STATUSES = ("BADSIG", "ERRSIG", "EXPSIG", "EXPKEYSIG", "REVKEYSIG", "NO
 
 
 class SignatureError(Exception):
-    """Verification failed; the text is the reference's message for that step."""
+    """Verification failed; the text is the reference's message for that step.
+
+    It may quote GnuPG's last stderr line, so the text is redacted on construction.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(redact_secrets(message))
 
 
 @dataclass(frozen=True)

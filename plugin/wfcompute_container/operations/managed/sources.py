@@ -19,6 +19,7 @@ import anyio.to_thread
 
 from ...goparity.oserror import path_error
 from ...goparity.text import quote, trim_space
+from ...redaction import redact_secrets
 
 MAX_OBJECT_BYTES = 512 * 1024 * 1024
 HTTP_TOTAL_TIMEOUT_SECONDS = 15 * 60.0
@@ -26,7 +27,14 @@ _CHUNK = 1024 * 1024
 
 
 class ObjectFetchError(Exception):
-    """An object could not be fetched; the text is safe to show."""
+    """An object could not be fetched; the text is safe to show.
+
+    Its text quotes the URL and the transport's reason, so it is redacted here, once: a
+    source URL may carry user-info (``https://user:token@host/...``) or a token parameter.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(redact_secrets(message))
 
 
 @dataclass(frozen=True)
