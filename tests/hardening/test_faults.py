@@ -70,7 +70,7 @@ def wait_for_client(workspace: Path) -> tuple[int, str]:
     while time.monotonic() < deadline:
         if (workspace / "started").exists():
             for pid, argv in read_cmdlines().items():
-                if "--name" in argv and mount in argv:
+                if "--name" in argv and any(arg.startswith(mount) for arg in argv):
                     assert CANARY not in "\0".join(argv)
                     return pid, argv[argv.index("--name") + 1]
         time.sleep(0.05)

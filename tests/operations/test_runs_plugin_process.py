@@ -106,7 +106,8 @@ def wait_for_container(workspace: Path) -> str:
                     argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
                 except OSError:
                     continue
-                if "--name" in argv and f"{workspace}:/workspace:rw" in argv:
+                mount = f"{workspace}:/workspace:rw"
+                if "--name" in argv and any(arg.startswith(mount) for arg in argv):
                     name = argv[argv.index("--name") + 1]
                     assert CANARY not in " ".join(argv)
                     return name

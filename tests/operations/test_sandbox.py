@@ -76,6 +76,7 @@ def test_docker_reference_example_with_runtime_and_limits() -> None:
         "/ws:/workspace:rw",
         "-w",
         "/workspace",
+        "--",
         "img",
         "./build.sh",
     ]
@@ -93,9 +94,10 @@ def test_podman_with_stdin_and_working_dir() -> None:
         "--read-only",
         *user_flags("podman"),
         "-v",
-        "/ws:/workspace:rw",
+        "/ws:/workspace:rw,nosuid,nodev",
         "-w",
         "/workspace/work",
+        "--",
         "img",
         "sh",
         "-c",
@@ -131,6 +133,7 @@ def test_builder_profile() -> None:
         "/workspace",
         "--env-file",
         "<env-file>",
+        "--",
         "builder-image",
         "/usr/local/bin/wfcompute-container-builder",
     ]
@@ -152,7 +155,7 @@ def test_nerdctl_scope_goes_before_run() -> None:
 
 def test_entrypoint_override_clears_the_entrypoint_before_the_image() -> None:
     argv = plan(Runtime(tool="docker"), request(entrypoint_override=True, command=["/bin/x", "a"]))
-    assert argv[-5:] == ["--entrypoint", "", "img", "/bin/x", "a"]
+    assert argv[-6:] == ["--entrypoint", "", "--", "img", "/bin/x", "a"]
     assert "--entrypoint" not in plan(Runtime(tool="docker"), request())
 
 

@@ -16,6 +16,7 @@ from ..errors import InvalidInput, RuntimeFailure, RuntimeUnavailable
 from ..goparity.text import trim_space
 from ..runtime_io.exec_errors import ToolNotFound
 from ..runtime_io.tool_process import run_tool
+from .image_ref import validate_image
 
 BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
 IMPORT_TIMEOUT_SECONDS = 120.0
@@ -119,6 +120,7 @@ async def build_rootfs_image(
 
     ``changes`` are Dockerfile instructions for ``import --change`` (e.g. an ENTRYPOINT).
     """
+    validate_image(tag, "image tag")
     busybox_path = busybox or find_busybox()
     with open(busybox_path, "rb") as handle:
         binary = handle.read()

@@ -21,6 +21,7 @@ from ..goparity.paths import clean
 from ..goparity.text import first_non_empty, is_blank
 from ..workspace.paths import reject_symlink_path_components, resolve_inside
 from .env import command_runtime_env, container_build_env
+from .image_ref import validate_image
 
 OPERATION_RUN_SANDBOXED_COMMAND = "run-sandboxed-command"
 OPERATION_BUILD_SANDBOXED_CONTAINER = "build-sandboxed-container"
@@ -130,6 +131,8 @@ def _invocation(
     options: CommandInvocationOptions | ContainerBuildInvocationOptions,
     default_timeout_ms: int,
 ) -> Invocation:
+    # The image reaches a tool's argv later: refuse one that is not a reference here too.
+    validate_image(options.image, "image")
     timeout_ms = options.timeout_ms
     return Invocation(
         request=request,

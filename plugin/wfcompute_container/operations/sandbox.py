@@ -30,8 +30,9 @@ from ..redaction import redact_tool_text
 from ..runtime_io.tool_process import DEFAULT_OUTPUT_LIMIT, ContainerRef, StopReason, run_tool
 from ..workspace.artifacts import directory_size
 from .container_paths import sandbox_working_dir
+from .image_ref import refuse_nul, validate_bare_name, validate_image
 from .sandbox_env_file import EnvFileError, validate_env, write_env_file
-from .sandbox_workspace_modes import WorkspaceModeError, relax_workspace_modes
+from .sandbox_workspace_modes import WorkspaceModeError, relax_workspace_modes, strip_setid_bits
 
 ToolName = Literal["docker", "podman", "nerdctl"]
 
@@ -56,6 +57,7 @@ _BASE_RUN_FLAGS = (
     "--tmpfs",
     "/tmp:rw,noexec,nosuid,nodev,size=64m",
 )
+_MOUNT_FORBIDDEN = ":," + "".join(chr(code) for code in range(0x20)) + "\x7f"
 _NAMESPACE_FORBIDDEN = " \t\r\n/:?&#\\\x00"
 _NETWORK_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 _CAPABILITY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
@@ -104,6 +106,8 @@ class PreparedRun:
     args: list[str]
     container_name: str
     cleanup: Callable[[], None] = field(default=lambda: None)
+    workspace: str = ""
+    """The absolute host workspace the run mounts."""
 
     @property
     def argv(self) -> list[str]:
@@ -171,6 +175,20 @@ def validate_mount(mount: SandboxMount) -> tuple[str, str]:
             raise InvalidInput(f"sandbox mount {quote(abs_host)} escapes required prefix")
     if not container.startswith("/") or ".." in container:
         raise InvalidInput(f"sandbox mount container path {quote(container)} is invalid")
+    # Both paths are joined into `-v HOST:CONTAINER:MODE`: a `:` or `,` would add options.
+    if contains_any(abs_host, _MOUNT_FORBIDDEN):
+        raise InvalidInput(
+            "sandbox mount host path must not contain ':', ',' or a control character"
+        )
+    if abs_host == "/":
+        raise InvalidInput("sandbox mount of the host root / is not allowed")
+    if contains_any(container, _MOUNT_FORBIDDEN) or clean(container) != container.rstrip("/"):
+        raise InvalidInput(
+            "sandbox mount container path must be absolute and clean, without ':', ','"
+            " or a control character"
+        )
+    if clean(container) == "/":
+        raise InvalidInput("sandbox mount container path must not be /")
     return abs_host, clean(container)
 
 
@@ -195,6 +213,27 @@ def new_container_name() -> str:
     return CONTAINER_NAME_PREFIX + secrets.token_hex(8)
 
 
+def validate_request_values(runtime: Runtime, request: SandboxRunRequest) -> None:
+    """Refuse every tenant value that could act as a tool option or break its argv.
+
+    Called before any argv is built or anything is touched (PROTOCOL.md §5, docs/SECURITY.md).
+    Texts name the field, never the value.
+    """
+    validate_image(request.image, "image")
+    if runtime.runtime_name != "":
+        validate_bare_name(runtime.runtime_name, "runtime_name")
+    refuse_nul(request.workspace, "workspace")
+    refuse_nul(request.working_dir, "working_dir")
+    for index, argument in enumerate(request.command):
+        refuse_nul(argument, f"command[{index}]")
+    for name in request.env or {}:
+        refuse_nul(name, "env name")
+    for index, mount in enumerate(request.data_mounts or []):
+        refuse_nul(mount.host_path, f"data_mounts[{index}].host_path")
+        refuse_nul(mount.container_path, f"data_mounts[{index}].container_path")
+        refuse_nul(mount.required_prefix, f"data_mounts[{index}].required_prefix")
+
+
 def prepare(runtime: Runtime, request: SandboxRunRequest, *, dry_run: bool) -> PreparedRun:
     """Build the run's argv in the reference's exact order; raise InvalidInput on a bad request.
 
@@ -205,10 +244,13 @@ def prepare(runtime: Runtime, request: SandboxRunRequest, *, dry_run: bool) -> P
     tool = first_non_empty(runtime.tool, "docker")
     if trim_space(request.workspace) == "":
         raise InvalidInput("workspace is required for sandboxed-command")
+    validate_request_values(runtime, request)
     try:
         workspace = clean(abs_path(request.workspace))
     except OSError as exc:
         raise InvalidInput(f"resolve workspace: {exc}") from exc
+    if contains_any(workspace, _MOUNT_FORBIDDEN):
+        raise InvalidInput("workspace must not contain ':', ',' or a control character")
 
     undo: list[Callable[[], None]] = []
 
@@ -249,7 +291,10 @@ def prepare(runtime: Runtime, request: SandboxRunRequest, *, dry_run: bool) -> P
         if limits.cpu_percent > 0:
             args.extend(("--cpus", format_cpus(limits.cpu_percent)))
         working_dir = sandbox_working_dir(request.working_dir)
-        args.extend(("-v", f"{workspace}:/workspace:rw", "-w", working_dir))
+        # podman accepts nosuid,nodev on a bind mount (Docker 20.10's -v refuses them): a
+        # setuid file in the workspace then gives nothing inside the container either.
+        ws_options = "rw,nosuid,nodev" if tool == "podman" else "rw"
+        args.extend(("-v", f"{workspace}:/workspace:{ws_options}", "-w", working_dir))
         for mount in request.data_mounts or []:
             host, container = validate_mount(mount)
             args.extend(("-v", f"{host}:{container}:{'ro' if mount.read_only else 'rw'}"))
@@ -260,7 +305,8 @@ def prepare(runtime: Runtime, request: SandboxRunRequest, *, dry_run: bool) -> P
             if not request.command or trim_space(request.command[0]) == "":
                 raise InvalidInput("entrypoint override requires a command")
             args.extend(("--entrypoint", ""))
-        args.append(request.image)
+        # The image was checked (never an option); `--` is the second guard.
+        args.extend(("--", request.image))
         args.extend(request.command)
         scope_args = validate_runtime_scope(tool, runtime.scope)
     except BaseException:
@@ -272,6 +318,7 @@ def prepare(runtime: Runtime, request: SandboxRunRequest, *, dry_run: bool) -> P
         args=args,
         container_name=container_name,
         cleanup=cleanup,
+        workspace=workspace,
     )
 
 
@@ -333,6 +380,8 @@ async def run(
     finally:
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(prepared.cleanup)
+            # After the modes are back: nothing the workload made setuid/setgid survives.
+            await anyio.to_thread.run_sync(strip_setid_bits, prepared.workspace)
 
     failure: str | None = None
     error = tool_run.error

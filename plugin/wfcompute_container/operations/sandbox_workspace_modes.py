@@ -173,3 +173,89 @@ def _open_beneath(root_fd: int, parts: tuple[str, ...]) -> int | None:
                 os.close(fd)
                 return None
     return fd
+
+
+_SETID_BITS = stat.S_ISUID | stat.S_ISGID
+
+
+def strip_setid_bits(workspace: str) -> int:
+    """Remove every setuid and setgid bit under ``workspace``; return how many entries changed.
+
+    A container whose root is host root can leave a root-owned setuid binary in the workspace,
+    which any host user could then run. After every run this walk takes the bits off every
+    regular file and directory. Like relaxation it never follows a symlink: each entry is
+    opened O_PATH|O_NOFOLLOW relative to its parent's descriptor (nothing is opened for
+    reading, so a FIFO cannot block it) and chmodded through that descriptor. It is iterative
+    (no recursion limit on deep trees). A setid file with more than one hard link may share
+    its inode with a file outside the workspace, so its name is unlinked instead of chmodded.
+    Errors are skipped: the walk does what it can and never raises.
+    """
+    try:
+        root_fd = os.open(workspace, _OPEN_ENTRY)
+    except OSError:
+        return 0
+    changed = 0
+    # Depth-first: each stack entry is an open directory and the names still to visit in it.
+    stack: list[tuple[int, list[str]]] = []
+    try:
+        changed += _strip_entry(root_fd, None, "")
+        names = _directory_names(root_fd)
+        if names is None:
+            os.close(root_fd)
+        else:
+            stack.append((root_fd, names))
+        while stack:
+            dir_fd, pending = stack[-1]
+            if not pending:
+                stack.pop()
+                os.close(dir_fd)
+                continue
+            name = pending.pop()
+            try:
+                child_fd = os.open(name, _OPEN_ENTRY, dir_fd=dir_fd)
+            except OSError:
+                continue
+            changed += _strip_entry(child_fd, dir_fd, name)
+            child_names = _directory_names(child_fd)
+            if child_names is None:
+                os.close(child_fd)
+            else:
+                stack.append((child_fd, child_names))
+    finally:
+        for dir_fd, _ in stack:
+            os.close(dir_fd)
+    return changed
+
+
+def _strip_entry(fd: int, parent_fd: int | None, name: str) -> int:
+    try:
+        info = os.fstat(fd)
+    except OSError:
+        return 0
+    mode = info.st_mode
+    if not mode & _SETID_BITS or not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        return 0
+    try:
+        if stat.S_ISREG(mode) and info.st_nlink > 1 and parent_fd is not None:
+            os.unlink(name, dir_fd=parent_fd)
+        else:
+            _chmod_fd(fd, stat.S_IMODE(mode) & ~_SETID_BITS)
+    except OSError:
+        return 0
+    return 1
+
+
+def _directory_names(fd: int) -> list[str] | None:
+    """The entry names of the directory open at ``fd`` (an O_PATH descriptor), or None."""
+    try:
+        if not stat.S_ISDIR(os.fstat(fd).st_mode):
+            return None
+        listing_fd = os.open(".", _OPEN_LISTING, dir_fd=fd)
+    except OSError:
+        return None
+    try:
+        return os.listdir(listing_fd)
+    except OSError:
+        return None
+    finally:
+        os.close(listing_fd)

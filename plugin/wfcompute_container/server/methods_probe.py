@@ -25,6 +25,7 @@ from ..core.wire import ZERO_TIME, GoTime, WireModel
 from ..errors import InvalidInput
 from ..goparity.text import quote, trim_space
 from ..goparity.timefmt import is_zero_time
+from ..operations.image_ref import refuse_nul, validate_image
 from ..operations.probes import (
     DEFAULT_BACKEND_IDS,
     DEFAULT_TIMEOUT_MS,
@@ -82,6 +83,11 @@ def probe_options_from(params: RuntimeProbeParams, default_image: str = "") -> l
     if is_zero_time(generated_at):
         generated_at = datetime.now(UTC)
     image = params.conformance_image or default_image
+    if image:
+        # It lands in the conformance run's argv: an option here would be obeyed by the tool.
+        validate_image(image, "conformance_image")
+    for index, argument in enumerate(params.conformance_command or ()):
+        refuse_nul(argument, f"conformance_command[{index}]")
     command = tuple(params.conformance_command or ())
     # Not checked here: the reference's Probe never fails, so a workspace that cannot be made
     # degrades each report that gets that far (after tool lookup and version).
