@@ -157,3 +157,17 @@ def test_strip_walks_deep_trees_without_recursion(tmp_path: Path) -> None:
         assert stat.S_IMODE(os.stat("f", dir_fd=fd).st_mode) == 0o755
     finally:
         os.close(fd)
+        remove_deep_chain(workspace)
+
+
+def remove_deep_chain(workspace: Path) -> None:
+    """Take the chain of `d` directories apart bottom-up (pytest's rmtree would recurse)."""
+    fds = [os.open(workspace, os.O_RDONLY | os.O_DIRECTORY)]
+    while "d" in os.listdir(fds[-1]):
+        fds.append(os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fds[-1]))
+    for name in os.listdir(fds[-1]):
+        os.unlink(name, dir_fd=fds[-1])
+    os.close(fds.pop())
+    while fds:
+        os.rmdir("d", dir_fd=fds[-1])
+        os.close(fds.pop())

@@ -492,15 +492,14 @@ def test_format_is_not_compiled_when_asserted() -> None:
     assert not SchemaValidator.of(checked).compiled
 
 
-def test_schema_errors_texts_come_from_jsonschema() -> None:
+def test_schema_errors_are_described_from_the_failing_schema() -> None:
     check = _validator("digest.validate", "params")
     assert schema_errors(check, {"digest": "sha256:" + "0" * 64}) == []
     errors = schema_errors(check, {"digest": 1, "extra": True})
-    expected = sorted(
-        check.validator.iter_errors({"digest": 1, "extra": True}),
-        key=lambda e: (list(map(str, e.absolute_path)), e.message),
-    )
-    assert [e["message"] for e in errors] == [e.message for e in expected]
+    assert errors == [
+        {"path": "", "message": 'unexpected member(s) ["extra"]'},
+        {"path": "/digest", "message": "must be of type string"},
+    ]
     assert len(errors) == 2
 
 

@@ -107,7 +107,7 @@ check = server.validators["digest.validate"].params
 assert schema_errors(check, {"digest": "x"}) == []
 assert "jsonschema" not in sys.modules, "imported while serving valid instances"
 errors = schema_errors(check, {"digest": 1})
-assert errors == [{"path": "/digest", "message": "1 is not of type 'string'"}], errors
+assert errors == [{"path": "/digest", "message": "must be of type string"}], errors
 assert "jsonschema" in sys.modules
 """
     env = dict(os.environ, PYTHONPATH=str(REPO / "plugin"))

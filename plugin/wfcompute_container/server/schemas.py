@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -278,10 +279,117 @@ def schema_errors(
     """
     if validator.is_valid(instance):
         return []
-    found = sorted(
-        validator.iter_errors(instance), key=lambda e: (list(map(str, e.absolute_path)), e.message)
+    described = [
+        (_pointer(e.absolute_path), describe_error(e)) for e in validator.iter_errors(instance)
+    ]
+    described.sort(key=lambda item: (item[0], item[1]))
+    return [{"path": path, "message": message} for path, message in described]
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+
+
+def _kinds(schema: Any) -> str:
+    """What a sub-schema asks for, in a few words (its types, const or enum)."""
+    if schema is True:
+        return "anything"
+    if not isinstance(schema, dict):
+        return "nothing"
+    if "const" in schema:
+        return _json_text(schema["const"])
+    if "enum" in schema:
+        return "one of " + _json_text(schema["enum"])
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        return " or ".join(map(str, kind))
+    if isinstance(kind, str):
+        return kind
+    if "$ref" in schema:
+        return str(schema["$ref"]).rsplit("/", 1)[-1].removesuffix(".schema.json")
+    return "a value of another shape"
+
+
+def describe_error(error: ValidationError) -> str:
+    """The error in words built from the schema alone: never the instance (a params value).
+
+    jsonschema's own messages quote the offending value, and a value may be a secret (an env
+    value, a token). Key names are named where they are the problem (required, unexpected).
+    """
+    kind = str(error.validator)
+    expected: Any = error.validator_value
+    instance: Any = error.instance
+    if kind == "type":
+        kinds = expected if isinstance(expected, list) else [expected]
+        return "must be of type " + " or ".join(map(str, kinds))
+    if kind in ("anyOf", "oneOf"):
+        options = [_kinds(option) for option in expected] if isinstance(expected, list) else []
+        how = "exactly one" if kind == "oneOf" else "one"
+        return f"must match {how} of: " + "; ".join(options)
+    if kind == "allOf":
+        return "must match every one of its schemas"
+    if kind == "not":
+        return "must not match the schema it excludes"
+    if kind == "enum":
+        return "must be one of " + _json_text(expected)
+    if kind == "const":
+        return "must be " + _json_text(expected)
+    if kind == "pattern":
+        return "must match the pattern " + _json_text(expected)
+    if kind == "format":
+        return f"must be a valid {expected}"
+    if kind == "required":
+        missing = [name for name in expected if isinstance(instance, dict) and name not in instance]
+        return "missing required member(s) " + _json_text(missing or expected)
+    if kind in ("additionalProperties", "unevaluatedProperties"):
+        extra = _unexpected_members(error)
+        return "unexpected member(s) " + _json_text(extra) if extra else "unexpected members"
+    if kind == "propertyNames":
+        return "has a member name that breaks the schema's name rule"
+    if kind in ("minLength", "maxLength"):
+        bound = "at least" if kind == "minLength" else "at most"
+        return f"must be {bound} {expected} characters long"
+    if kind in ("minItems", "maxItems"):
+        bound = "at least" if kind == "minItems" else "at most"
+        return f"must have {bound} {expected} items"
+    if kind in ("minProperties", "maxProperties"):
+        bound = "at least" if kind == "minProperties" else "at most"
+        return f"must have {bound} {expected} members"
+    if kind == "minimum":
+        return f"must be at least {expected}"
+    if kind == "maximum":
+        return f"must be at most {expected}"
+    if kind == "exclusiveMinimum":
+        return f"must be greater than {expected}"
+    if kind == "exclusiveMaximum":
+        return f"must be less than {expected}"
+    if kind == "multipleOf":
+        return f"must be a multiple of {expected}"
+    if kind == "uniqueItems":
+        return "must not repeat an item"
+    if kind == "dependentRequired":
+        return "is missing members that other members require"
+    if kind in ("contains", "minContains", "maxContains"):
+        return "does not contain the items the schema asks for"
+    if kind in ("items", "prefixItems", "unevaluatedItems", "additionalItems"):
+        return "has items the schema does not allow"
+    if kind == "false" or error.schema is False:
+        return "is not allowed here"
+    return f"fails the schema's {kind} rule"
+
+
+def _unexpected_members(error: ValidationError) -> list[str]:
+    instance = error.instance
+    if not isinstance(instance, dict):
+        return []
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    known = set(schema.get("properties", {}))
+    patterns = list(schema.get("patternProperties", {}))
+    return sorted(
+        name
+        for name in instance
+        if name not in known and not any(re.search(pattern, name) for pattern in patterns)
     )
-    return [{"path": _pointer(e.absolute_path), "message": e.message} for e in found]
 
 
 def _pointer(parts: Iterable[Any]) -> str:
