@@ -185,7 +185,8 @@ def test_workspace_modes_relaxed_during_and_restored_after(
     assert stat.S_IMODE(workspace.stat().st_mode) == 0o700
     assert stat.S_IMODE(secret_dir.stat().st_mode) == 0o700
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
-    assert stat.S_IMODE(setuid.stat().st_mode) == 0o4750
+    # Restored, then stripped: no setuid or setgid bit survives a run (docs/SECURITY.md).
+    assert stat.S_IMODE(setuid.stat().st_mode) == 0o750
 
 
 def test_timeout_restores_modes_and_leaves_nothing(
@@ -235,3 +236,57 @@ def test_build_env_carries_push_and_pull_target_refs() -> None:
     assert env["WORKFLOW_COMPUTE_BUILD_PULL_TARGET_REF"] == "registry.example/pull:1"
     assert env["WORKFLOW_COMPUTE_BUILD_PUSH"] == "true"
     assert len(env) == 9
+
+
+PLANTED = "sha256:" + "e" * 64
+
+
+@pytest.mark.parametrize("plant", ["file", "symlink"])
+def test_a_digest_file_planted_before_the_build_never_names_the_digest(
+    tool: ToolName, builder_image: str, workspace: Path, tmp_path: Path, plant: str
+) -> None:
+    digest_file = workspace / ".wfcompute-container-build-digest"
+    if plant == "file":
+        digest_file.write_text(PLANTED + "\n")
+    else:
+        outside = tmp_path / "outside-digest"
+        outside.write_text(PLANTED + "\n")
+        digest_file.symlink_to(outside)
+    with pytest.raises(InvalidInput) as caught:
+        run(
+            run_container_build,
+            build_invocation(builder_image, workspace, "none"),
+            Runtime(tool=tool),
+        )
+    assert caught.value.message == (
+        "sandboxed container build did not produce a sha256 artifact digest"
+    )
+    assert not digest_file.exists() and not digest_file.is_symlink()
+    if plant == "symlink":
+        assert (tmp_path / "outside-digest").read_text() == PLANTED + "\n"
+
+
+def test_a_planted_fifo_does_not_block_the_build(
+    tool: ToolName, builder_image: str, workspace: Path
+) -> None:
+    os.mkfifo(workspace / ".wfcompute-container-build-digest")
+    result = run(
+        run_container_build,
+        build_invocation(builder_image, workspace, "marker"),
+        Runtime(tool=tool),
+    )
+    assert result.exit_code == 0
+    assert result.artifact_hash.startswith("sha256:")
+
+
+def test_a_failed_build_never_yields_a_digest(
+    tool: ToolName, builder_image: str, workspace: Path
+) -> None:
+    result = run(
+        run_container_build,
+        build_invocation(builder_image, workspace, "filefail"),
+        Runtime(tool=tool),
+    )
+    assert result.exit_code == 5
+    assert (workspace / ".wfcompute-container-build-digest").exists()
+    assert result.artifact_hash == ""

@@ -84,16 +84,24 @@ class TestReadFile:
         assert self._error(tmp_path / "fifo") == expected
         assert self._error(tmp_path) == expected
 
-    def test_invalid_content_is_quoted(self, tmp_path: Path) -> None:
-        (tmp_path / "d").write_text("SHA256:" + "AB" * 32 + "\n")
-        assert self._error(tmp_path / "d") == (
-            'invalid sandboxed container-build digest "SHA256:' + "AB" * 32 + '"'
-        )
-        (tmp_path / "d").write_text("sha256:abc\tdef")
-        assert self._error(tmp_path / "d") == (
-            'invalid sandboxed container-build digest "sha256:abc\\tdef"'
-        )
+    def test_invalid_content_is_never_quoted(self, tmp_path: Path) -> None:
+        path = tmp_path / "d"
+        for content in ("SHA256:" + "AB" * 32 + "\n", "sha256:abc\tdef", "TOKEN=CANARY-1x2"):
+            path.write_text(content)
+            message = self._error(path)
+            assert message == (
+                f'invalid sandboxed container-build digest in "{path}": not a sha256 digest'
+                f" (sha256: and 64 lower-case hex digits; the file holds {len(content)} bytes)"
+            )
+            assert "ABAB" not in message and "abc" not in message and "CANARY" not in message
+
+    def test_the_plugin_environment_is_not_handed_back(self) -> None:
+        message = self._error(Path("/proc/self/environ"))
+        assert "PATH=" not in message and "HOME" not in message
 
     def test_oversized_file_is_refused(self, tmp_path: Path) -> None:
         (tmp_path / "d").write_text(GOOD + " " * MAX_DIGEST_FILE_BYTES)
-        assert self._error(tmp_path / "d") == f'invalid sandboxed container-build digest "{GOOD}"'
+        assert self._error(tmp_path / "d") == (
+            f'invalid sandboxed container-build digest in "{tmp_path / "d"}": the file is larger'
+            f" than {MAX_DIGEST_FILE_BYTES} bytes"
+        )

@@ -31,7 +31,12 @@ from ..goparity.paths import join
 from ..goparity.text import first_non_empty, quote
 from ..goparity.timefmt import format_duration_ms
 from ..workspace.artifacts import directory_size, hash_workspace_artifacts
-from ..workspace.digests import BUILD_DIGEST_FILE_NAME, parse_build_digest_marker, read_build_digest
+from ..workspace.digests import (
+    BUILD_DIGEST_FILE_NAME,
+    parse_build_digest_marker,
+    read_build_digest,
+    remove_planted_digest_file,
+)
 from .container_paths import clean_container_path
 from .invocations import (
     DEFAULT_BUILD_TIMEOUT_MS,
@@ -107,8 +112,9 @@ async def run_container_build(
 ) -> RuntimeExecutionResult:
     """Reference SandboxRuntimeContainerBuildAdapter.BuildSandboxedContainer (PROTOCOL §5).
 
-    A builder that exits non-zero is a result (its digest, if any, is still resolved); a
-    builder that exits 0 without a digest is an InvalidInput carrying the result.
+    A builder that exits non-zero is a result without a digest; a builder that exits 0
+    without a digest is an InvalidInput carrying the result. A digest file that is in the
+    workspace before the build is removed first, so only this build can name its digest.
     """
     runtime, workload = _workload_of(
         invocation, runtime, WORKLOAD_CONTAINER_BUILD, ContainerBuildWorkload
@@ -137,11 +143,16 @@ async def run_container_build(
         network=first_non_empty(invocation.network, DEFAULT_NETWORK),
         limits=request.limits,
     )
+    await anyio.to_thread.run_sync(remove_planted_digest_file, invocation.workspace)
     result = await _run_sandboxed(
         runtime, invocation, sandbox_request, timeout_ms, "sandboxed container build"
     )
 
-    await _resolve_build_digest(result, host_digest_path)
+    if result.exit_code == 0:
+        # A failed build never names a digest (it may have written half of one, or none).
+        await _resolve_build_digest(result, host_digest_path)
+    else:
+        result.artifact_hash = ""
     if not valid_sha256_digest(result.artifact_hash) and result.exit_code == 0:
         raise InvalidInput(
             "sandboxed container build did not produce a sha256 artifact digest", result=result

@@ -15,7 +15,7 @@ from .paths import FILE_READ_FLAGS, open_checked, os_error
 BUILD_DIGEST_MARKER = "WORKFLOW_COMPUTE_BUILD_DIGEST="
 BUILD_DIGEST_FILE_NAME = ".wfcompute-container-build-digest"
 # A digest file is ~72 bytes. The file sits in a workload-written workspace, so reading is
-# bounded; a longer file is refused as invalid (the message quotes only its first bytes).
+# bounded; a longer file is refused as invalid (the message never quotes the content).
 MAX_DIGEST_FILE_BYTES = 4096
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "BUILD_DIGEST_MARKER",
     "parse_build_digest_marker",
     "read_build_digest",
+    "remove_planted_digest_file",
     "valid_sha256_digest",
 ]
 
@@ -59,7 +60,41 @@ def read_build_digest(path: str) -> str:
             data = stream.read(MAX_DIGEST_FILE_BYTES + 1)
         except OSError as exc:
             raise os_error("read", path, exc) from None
-    value = trim_space(data[:MAX_DIGEST_FILE_BYTES].decode("utf-8", errors="surrogateescape"))
-    if len(data) > MAX_DIGEST_FILE_BYTES or not valid_sha256_digest(value):
-        raise InvalidInput(f"invalid sandboxed container-build digest {quote(value)}")
+    # The file's content is never quoted: the path may name any file (`/proc/self/environ`).
+    if len(data) > MAX_DIGEST_FILE_BYTES:
+        raise InvalidInput(
+            f"invalid sandboxed container-build digest in {quote(path)}: the file is larger"
+            f" than {MAX_DIGEST_FILE_BYTES} bytes"
+        )
+    value = trim_space(data.decode("utf-8", errors="surrogateescape"))
+    if not valid_sha256_digest(value):
+        raise InvalidInput(
+            f"invalid sandboxed container-build digest in {quote(path)}: not a sha256 digest"
+            f" (sha256: and 64 lower-case hex digits; the file holds {len(data)} bytes)"
+        )
     return value
+
+
+def remove_planted_digest_file(workspace: str) -> None:
+    """Remove a digest file that is in the workspace before a build (the tenant's, not ours).
+
+    Only a file this build writes may name its digest. A symlink is removed, never followed;
+    a directory of that name stays (the digest read refuses anything but a regular file).
+    """
+    path = os.path.join(workspace, BUILD_DIGEST_FILE_NAME)
+    try:
+        found = os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError) as exc:
+        raise os_error("lstat", path, os_error_of(exc)) from None
+    if stat.S_ISDIR(found.st_mode):
+        return
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise InvalidInput(
+            f"remove the build digest file planted before the build: {exc.strerror}"
+        ) from None
