@@ -248,3 +248,31 @@ def test_shadow_read_is_refused_before_any_container_starts(
             anyio.run(attempt)
     assert set(container_names(tool)) <= before
     assert list(workspace.iterdir()) == []
+
+
+def test_env_lines_up_to_the_bound_reach_the_container_and_longer_are_refused(
+    tool: ToolName, workload_image: str, tmp_path: Path
+) -> None:
+    from wfcompute_container.operations.sandbox import run as run_sandbox
+    from wfcompute_container.operations.sandbox_env_file import MAX_ENV_LINE_BYTES
+
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    value = "v" * (MAX_ENV_LINE_BYTES - len("BIG="))
+
+    async def go(env_value: str) -> Any:
+        request = SandboxRunRequest.model_validate(
+            {
+                "image": workload_image,
+                "command": ["sh", "-c", 'echo "${#BIG}"'],
+                "workspace": str(workspace),
+                "env": {"BIG": env_value},
+            }
+        )
+        return await run_sandbox(Runtime(tool=tool), request, timeout=60.0)
+
+    result = anyio.run(go, value)
+    assert result.failure is None, result.failure
+    assert result.stdout.decode().strip() == str(len(value))
+    with pytest.raises(InvalidInput, match='sandbox env "BIG" is too long'):
+        anyio.run(go, value + "w")

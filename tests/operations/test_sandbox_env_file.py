@@ -9,7 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from wfcompute_container.operations.sandbox_env_file import EnvFileError, write_env_file
+from wfcompute_container.operations.sandbox_env_file import (
+    MAX_ENV_LINE_BYTES,
+    EnvFileError,
+    validate_env,
+    write_env_file,
+)
 
 
 @pytest.fixture
@@ -52,3 +57,12 @@ def test_a_missing_tmpdir_is_an_error_not_a_fallback(
         str(info.value),
     ), str(info.value)
     assert "s3cret" not in str(info.value)
+
+
+def test_an_env_line_past_the_tools_bound_is_refused_naming_the_variable() -> None:
+    fits = "v" * (MAX_ENV_LINE_BYTES - len("BIG="))
+    validate_env({"BIG": fits})
+    with pytest.raises(EnvFileError) as refused:
+        validate_env({"BIG": fits + "w"})
+    assert refused.value.args[0].startswith('sandbox env "BIG" is too long')
+    assert "vvvv" not in refused.value.args[0]

@@ -16,6 +16,10 @@ from ..goparity.oserror import errno_text, path_error
 from ..goparity.text import quote
 
 ENV_FILE_PREFIX = "wfcompute-sandbox-env-"
+MAX_ENV_LINE_BYTES = 65_000
+"""Bytes of one `NAME=value` line. podman and Docker read env files with Go's bufio.Scanner,
+whose default token bound is 64 KiB: a longer line fails inside the tool, so it is refused
+here, up front, naming the variable (never the value)."""
 
 
 class EnvFileError(Exception):
@@ -45,6 +49,16 @@ def validate_env(env: Mapping[str, str]) -> list[str]:
         value = env[key]
         if "\x00" in value or "\r" in value or "\n" in value:
             raise EnvFileError(f"sandbox env {quote(key)} contains unsupported newline or NUL")
+        size = (
+            len(key.encode("utf-8", "surrogateescape"))
+            + 1
+            + len(value.encode("utf-8", "surrogateescape"))
+        )
+        if size > MAX_ENV_LINE_BYTES:
+            raise EnvFileError(
+                f"sandbox env {quote(key)} is too long: its line is {size} bytes, at most"
+                f" {MAX_ENV_LINE_BYTES} fit the container tools' env-file reader"
+            )
     return keys
 
 
