@@ -1,4 +1,4 @@
-"""The serving options are honoured before and after `serve` (PROTOCOL.md §1, §6)."""
+"""The serving options are honoured before and after `serve` (docs/PROTOCOL.md §1)."""
 
 from __future__ import annotations
 

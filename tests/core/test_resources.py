@@ -1,4 +1,4 @@
-"""ResourceLimits, ResourceCapacity, ResourceUsage (compute-core-types.md §6–§7)."""
+"""ResourceLimits, ResourceCapacity, ResourceUsage."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Shared field rules (compute-core-types.md §2)."""
+"""Shared field rules."""
 
 from __future__ import annotations
 

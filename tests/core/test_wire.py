@@ -1,4 +1,4 @@
-"""Go encoding/json parity of WireModel output and input (compute-core-types.md §1)."""
+"""Go encoding/json parity of WireModel output and input."""
 
 from __future__ import annotations
 

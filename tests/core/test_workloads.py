@@ -1,4 +1,4 @@
-"""EnvRef, ConfidentialPayloadRef, CommandWorkload, ContainerBuildWorkload (§8–§11)."""
+"""EnvRef, ConfidentialPayloadRef, CommandWorkload, ContainerBuildWorkload."""
 
 from __future__ import annotations
 

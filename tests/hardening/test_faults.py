@@ -39,7 +39,7 @@ pytest_plugins = ["tests.fixtures.sandbox_images"]
 
 CANARY = "canary-fault-91d0e4"
 WAIT_SECONDS = 60.0
-STOP_SECONDS = 15.0  # PROTOCOL §2: the process exits within 10 s of a signal / closed stdout
+STOP_SECONDS = 15.0  # docs/PROTOCOL.md §2: exit within 10 s of a signal or closed stdout
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""In-container paths (reference §7.4, §7.5)."""
+"""In-container paths (as in the Go plugin)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Env refs to runtime env (reference §5)."""
+"""Env refs to runtime env (as in the Go plugin)."""
 
 from __future__ import annotations
 

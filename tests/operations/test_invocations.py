@@ -1,4 +1,4 @@
-"""Invocation builders (reference §3, §4) and build path resolution (§4.1)."""
+"""Invocation builders (as in the Go plugin) and build path resolution."""
 
 from __future__ import annotations
 
@@ -214,8 +214,8 @@ class TestResolveContainerBuildPaths:
         ) == (str(tmp_path), "docker/./Dockerfile.prod")
 
     def test_missing_context_directory(self, tmp_path: Path) -> None:
-        # §7.2 step 2 as written: the Dockerfile check lstats the context directory (its
-        # root), so a missing context is reported, although §4.1's summary says otherwise.
+        # The Go plugin as written: the Dockerfile check lstats the context directory (its
+        # root), so a missing context is reported, although its summary says otherwise.
         assert (
             _error_of(resolve_container_build_paths, str(tmp_path), self._workload("app"))
             == f"lstat {tmp_path}/app: no such file or directory"

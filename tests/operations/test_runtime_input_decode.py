@@ -1,5 +1,5 @@
-"""command.run / container_build.run input decoding: Go json.Unmarshal texts and rules (§0.5,
-§6.1/§6.2 step 5). No container runs: decoding comes before the availability check."""
+"""command.run / container_build.run input decoding: Go json.Unmarshal texts and rules, as in the Go
+plugin. No container runs: decoding comes before the availability check."""
 
 from __future__ import annotations
 

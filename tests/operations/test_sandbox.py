@@ -1,4 +1,4 @@
-"""Sandbox argv planning, validation texts, env file and root workspace modes (reference §9)."""
+"""Sandbox argv planning, validation texts, env file and root workspace modes (Go plugin)."""
 
 from __future__ import annotations
 

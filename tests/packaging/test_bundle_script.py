@@ -1,5 +1,5 @@
-"""The release hook for the managed bundle pins what the shipped catalog pins (reference
-§12.5.7), and refuses an object whose digest is not the pinned one."""
+"""The release hook for the managed bundle pins what the shipped catalog pins, and refuses an
+object whose digest is not the pinned one."""
 
 from __future__ import annotations
 

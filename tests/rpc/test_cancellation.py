@@ -178,13 +178,21 @@ def test_exit_inside_a_batch_cancels_the_batch_members(spawn: Spawn) -> None:
     ]
 
 
-def test_signal_while_reading_is_held_back_by_the_limit(spawn: Spawn, tmp_path: Path) -> None:
+def test_signal_answers_queued_requests_unstarted(spawn: Spawn, tmp_path: Path) -> None:
+    # At the limit the next request is read and queued (it used to stay unread in stdin).
     server = spawn("--max-concurrency", "1")
     server.initialize()
-    server.send(request(1, "block", block_params(tmp_path, "only")), request(2, "echo", {}))
+    server.send(
+        request(1, "block", block_params(tmp_path, "only")),
+        request(2, "block", block_params(tmp_path, "queued")),
+    )
     wait_for_file(tmp_path / "only.started", "request 1")
     server.signal(signal.SIGTERM)
     assert server.wait() == 0
-    [answer] = [json.loads(line) for line in server.rest()]
-    assert answer["id"] == 1 and answer["error"]["code"] == -32800
+    answers = {m["id"]: m for m in map(json.loads, server.rest())}
+    assert sorted(answers) == [1, 2]
+    for answer in answers.values():
+        assert answer["error"]["code"] == -32800, answer
+        assert answer["error"]["message"] == "request cancelled: server stopping on SIGTERM"
     assert (tmp_path / "only.cleaned").exists()
+    assert not (tmp_path / "queued.started").exists()

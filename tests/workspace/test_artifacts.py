@@ -1,4 +1,4 @@
-"""Artifact hashing (reference §7.3), directory size (§6.5) and the command base dir (§6.4)."""
+"""Artifact hashing (as in the Go plugin), directory size and the command base dir."""
 
 from __future__ import annotations
 

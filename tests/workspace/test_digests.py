@@ -1,4 +1,4 @@
-"""Build digests (reference §8)."""
+"""Build digests (as in the Go plugin)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Runtime backend reports and provider capabilities (compute-core-types.md §15, §17).
+"""Runtime backend reports and provider capabilities.
 
 Implements the newer core (≈ v0.6): reports may embed a managed runtime ``bundle``, and
 ``validate_at(now)`` adds public-text, executor-shape and bundle checks to the v0.5 rules.

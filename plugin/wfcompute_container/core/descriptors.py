@@ -1,4 +1,4 @@
-"""Executor and adapter descriptions (compute-core-types.md §4, §5, §12, §16)."""
+"""Executor and adapter descriptions."""
 
 from __future__ import annotations
 

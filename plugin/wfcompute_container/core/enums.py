@@ -1,4 +1,4 @@
-"""compute-core enum strings and constants (compute-core-types.md §3).
+"""compute-core enum strings and constants.
 
 Enum types are plain strings in Go and are not checked when decoding, so models keep them as
 ``str`` fields; the ``VALID_*`` sets are what the validators accept (the empty string never is).

@@ -1,4 +1,4 @@
-"""RuntimeExecutionRequest and RuntimeExecutionResult (compute-core-types.md §13–§14)."""
+"""RuntimeExecutionRequest and RuntimeExecutionResult."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""ResourceLimits, ResourceCapacity and ResourceUsage (compute-core-types.md §6–§7)."""
+"""ResourceLimits, ResourceCapacity and ResourceUsage."""
 
 from __future__ import annotations
 

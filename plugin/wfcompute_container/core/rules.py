@@ -1,4 +1,4 @@
-"""Shared field rules of compute-core (compute-core-types.md §2), with their exact texts."""
+"""Shared field rules of compute-core, with their exact texts."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ SHA256_HEX_LEN = 64
 _IDENTIFIER_FORBIDDEN = " \t\r\n/:?&#"
 # Used by version/operation checks: Go "must not contain whitespace" set (with NUL).
 VERSION_FORBIDDEN = " \t\r\n\x00"
-# validateRuntimeBackendPublicText's lower-case markers (§2.4); the probe redaction extends them.
+# validateRuntimeBackendPublicText's lower-case markers; the probe redaction extends them.
 NON_SHIPPABLE_MARKERS = (
     "/users/",
     "/home/",

@@ -1,4 +1,4 @@
-"""Workload payloads carried in RuntimeExecutionRequest.input (compute-core-types.md §8–§11)."""
+"""Workload payloads carried in RuntimeExecutionRequest.input."""
 
 from __future__ import annotations
 

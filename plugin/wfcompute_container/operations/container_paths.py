@@ -1,4 +1,4 @@
-"""Paths as the container sees them (reference §7.4, §7.5): the workspace is `/workspace`."""
+"""Paths as the container sees them (as in the Go plugin): the workspace is `/workspace`."""
 
 from __future__ import annotations
 

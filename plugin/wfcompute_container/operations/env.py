@@ -1,4 +1,4 @@
-"""Env refs to runtime env values (reference §5).
+"""Env refs to runtime env values (as in the Go plugin).
 
 A workload names variables by ref (`value_ref` or `secret_ref`); the host resolves the refs
 and hands over `{ref: value}`. Values are returned, never logged or put in error texts.

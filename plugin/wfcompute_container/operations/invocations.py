@@ -1,4 +1,4 @@
-"""Workload → validated runtime invocation (reference §3, §4, §4.1).
+"""Workload → validated runtime invocation (as in the Go plugin).
 
 The runtime request's `input` is the workload without its env refs; resolved env values
 travel only in the request's `env`.

@@ -1,6 +1,6 @@
-"""The runtime adapters: run a command workload or a container build in the sandbox (§6.1, §6.2).
+"""The runtime adapters: run a command workload or a container build in the sandbox ().
 
-Checks come in the reference's order with its texts. Error mapping (PROTOCOL §3, §5):
+Checks come in the reference's order with its texts. Error mapping (docs/PROTOCOL.md §3):
 availability → RuntimeUnavailable; deadline or output limit → LimitExceeded with the partial
 result; the tool failing (exit 125, could not start) → RuntimeFailure with the result;
 domain rules → InvalidInput (with the result once a container ran). The workload's own
@@ -67,7 +67,7 @@ _ModelT = TypeVar("_ModelT", bound=BaseModel)
 
 
 async def run_command(invocation: Invocation, runtime: Runtime | None) -> RuntimeExecutionResult:
-    """Reference SandboxRuntimeCommandAdapter.RunSandboxedCommand, with PROTOCOL §5 errors."""
+    """The Go plugin's RunSandboxedCommand, with the errors of docs/PROTOCOL.md §5."""
     runtime, workload = _workload_of(invocation, runtime, WORKLOAD_COMMAND, CommandWorkload)
     request = invocation.request
     _raise_if(workload.validation_error())
@@ -110,7 +110,7 @@ async def run_command(invocation: Invocation, runtime: Runtime | None) -> Runtim
 async def run_container_build(
     invocation: Invocation, runtime: Runtime | None
 ) -> RuntimeExecutionResult:
-    """Reference SandboxRuntimeContainerBuildAdapter.BuildSandboxedContainer (PROTOCOL §5).
+    """Reference SandboxRuntimeContainerBuildAdapter.BuildSandboxedContainer (docs/PROTOCOL.md §5).
 
     A builder that exits non-zero is a result without a digest; a builder that exits 0
     without a digest is an InvalidInput carrying the result. A digest file that is in the
@@ -164,7 +164,7 @@ async def run_container_build(
 def build_env(
     workload: ContainerBuildWorkload, dockerfile: str, push: bool, user_env: dict[str, str]
 ) -> dict[str, str]:
-    """The builder's control env (all nine keys, always) plus the user's env (§6.2 step 11)."""
+    """The builder's control env (all nine keys, always) plus the user's env."""
     tags = workload.tags
     env = {
         "WORKFLOW_COMPUTE_BUILD_CONTEXT": clean_container_path(workload.context_directory),
@@ -186,7 +186,7 @@ def build_env(
 
 
 async def _resolve_build_digest(result: RuntimeExecutionResult, host_digest_path: str) -> None:
-    """Runtime result, then the stdout marker, then the workspace digest file (§6.2 step 16)."""
+    """Runtime result, then the stdout marker, then the workspace digest file."""
     if valid_sha256_digest(result.artifact_hash):
         return
     marker = parse_build_digest_marker(result.stdout or b"")
@@ -304,7 +304,7 @@ def _workload_of(
 
 
 def decode_workload(raw: RawJSON, model: type[_ModelT], prefix: str) -> _ModelT:
-    """Go json.Unmarshal of the request input into the compute-core workload struct (§0.5):
+    """Go json.Unmarshal of the request input into the compute-core workload struct:
     the first type mismatch in document order is reported with Go's text; a JSON null
     document, field or list element leaves the zero value."""
     try:

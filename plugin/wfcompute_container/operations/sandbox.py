@@ -1,8 +1,8 @@
-"""The hardened container sandbox: argv planning (reference §9.3), validation (§9.4) and runs.
+"""The hardened container sandbox: argv planning (as in the Go plugin), validation and runs.
 
 The argument vector is the security boundary, so ``prepare`` builds it in one place for both
 ``sandbox.plan`` (placeholders, no side effects) and real runs. Departures from the reference
-(PROTOCOL §7): every run is named (``--name`` right after ``--rm``) so timeout, output limit
+(docs/PROTOCOL.md §8): every run is named (``--name`` right after ``--rm``) so timeout, output limit
 and cancellation remove the container; every prepare error undoes what prepare did; root
 workspace relaxation never follows symlinks; rootful podman (we run as uid 0) gets no
 ``--userns keep-id``, which podman rejects outside rootless mode.
@@ -216,7 +216,7 @@ def new_container_name() -> str:
 def validate_request_values(runtime: Runtime, request: SandboxRunRequest) -> None:
     """Refuse every tenant value that could act as a tool option or break its argv.
 
-    Called before any argv is built or anything is touched (PROTOCOL.md §5, docs/SECURITY.md).
+    Called before any argv is built or anything is touched (docs/PROTOCOL.md §5, docs/SECURITY.md).
     Texts name the field, never the value.
     """
     validate_image(request.image, "image")
@@ -404,7 +404,7 @@ async def run(
 
 
 def enrich_error(message: str, stdout: bytes, stderr: bytes) -> str:
-    """Reference §9.7 step 5: the raw-length test, so blank stderr still adds ``: ``.
+    """the Go plugin step 5: the raw-length test, so blank stderr still adds ``: ``.
 
     The tool's text reaches the answer only through redaction (credentials, sockets, home
     directories); the workload's own output in the result is not touched.
@@ -417,7 +417,7 @@ def enrich_error(message: str, stdout: bytes, stderr: bytes) -> str:
 
 
 async def availability_error(runtime: Runtime) -> str | None:
-    """``<tool> version`` (reference §9.2 as of v0.5.2); None when the tool answers."""
+    """``<tool> version`` (the Go plugin as of v0.5.2); None when the tool answers."""
     tool = first_non_empty(runtime.tool, "docker")
     result = await run_tool(
         [tool, "version"], timeout=AVAILABILITY_TIMEOUT_SECONDS, output_limit=1 << 20

@@ -1,4 +1,4 @@
-"""The env file that carries a sandbox's environment to the container tool (reference §9.6).
+"""The env file that carries a sandbox's environment to the container tool (as in the Go plugin).
 
 Values never appear in an argument vector: the tool reads them from a 0600 file in a private
 0700 directory, removed when the run ends. Errors name the variable, never its value.

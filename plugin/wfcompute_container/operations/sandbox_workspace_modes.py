@@ -1,6 +1,6 @@
 """Make a workspace readable by a root builder container, and put its modes back afterwards.
 
-Reference §9.5 with the PROTOCOL §7 departures: no symlink is ever followed (entries are
+the Go plugin with the docs/PROTOCOL.md §8 departures: no symlink is ever followed (entries are
 opened with O_PATH|O_NOFOLLOW relative to their parent directory's descriptor and chmodded
 through that descriptor), restore puts back the full mode including setuid/setgid/sticky,
 and restore only touches the very inode that was relaxed, so a container that swaps a

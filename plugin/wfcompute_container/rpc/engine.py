@@ -1,19 +1,28 @@
-"""A generic JSON-RPC 2.0 server over NDJSON stdio (PROTOCOL.md §1-3).
+"""A generic JSON-RPC 2.0 server over NDJSON stdio (docs/PROTOCOL.md §1-3).
 
 It knows the protocol and its lifecycle, nothing of what the methods do. Shape:
 
-- one reader task: acquires a concurrency slot *before* it reads the next line, so at
-  `max_concurrent_requests` in flight nothing more is read from stdin (backpressure);
-- one task per request, inside its own cancel scope (for `$/cancelRequest` and stopping),
-  except for methods the application declares inline: those never wait, so they are
-  answered on the reader itself, before the next line is read (a `$/cancelRequest` can only
-  find them finished; a task would cost more than the work);
+- one reader task, which never waits for a request to finish (only for `initialize`, which
+  is handled in order). Every line is read and routed at once, so control messages
+  (`$/cancelRequest`, `shutdown`, `exit`) act at once even when every slot is busy;
+- a request runs in its own task, inside its own cancel scope, when fewer than
+  `max_concurrent_requests` run; otherwise it waits in a FIFO queue and starts when a
+  running request finishes. Only while that queue holds `max_queued_requests` requests or
+  `max_queued_bytes` bytes of input lines does the reader stop reading (backpressure). A
+  line read is always admitted whole, so the queue can pass its bounds by one line; a
+  line's bytes count once, while any of its requests (a batch's members) still waits;
+- a queued request is "in flight" for duplicate ids and `shutdown` (which waits for it);
+  cancelling it (`$/cancelRequest`, or a stop) answers it `-32800` at once and it is never
+  started. `shutdown` itself takes no slot;
+- methods the application declares inline never wait, so they are answered on the reader
+  itself (a `$/cancelRequest` can only find them finished; a task would cost more);
 - one writer task, fed by a memory stream, so responses are never interleaved;
 - watchers for SIGTERM/SIGINT and for the host closing our stdout.
 
-Stopping: EOF lets received requests finish; `exit`, a signal or a closed stdout cancel
-them (each handler's shielded clean-up is awaited) within `stop_grace_seconds`, after which
-the process is ended regardless.
+Stopping: EOF lets received requests (running and queued) finish; `exit`, a signal or a
+closed stdout cancel them: queued ones are answered `-32800` unstarted, running ones once
+their shielded clean-up has been awaited, within `stop_grace_seconds`, after which the
+process is ended regardless.
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ import os
 import secrets
 import signal
 import threading
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -92,6 +102,10 @@ _COALESCE_BYTES = 64 * 1024
 class EngineConfig:
     max_message_bytes: int = 16 * 1024 * 1024
     max_concurrent_requests: int = 32
+    max_queued_requests: int = 256
+    """Requests waiting for a slot before stdin is no longer read."""
+    max_queued_bytes: int = 64 * 1024 * 1024
+    """Bytes of input lines whose requests wait for a slot before stdin is no longer read."""
     stop_grace_seconds: float = 9.0
     """After exit/signal/closed stdout, how long cancelled handlers get to clean up before
     the process is ended anyway (PROTOCOL.md promises an exit within 10 s)."""
@@ -99,10 +113,9 @@ class EngineConfig:
     def __post_init__(self) -> None:
         if self.max_message_bytes < 1:
             raise ValueError(f"max_message_bytes must be positive, got {self.max_message_bytes}")
-        if self.max_concurrent_requests < 1:
-            raise ValueError(
-                f"max_concurrent_requests must be positive, got {self.max_concurrent_requests}"
-            )
+        for name in ("max_concurrent_requests", "max_queued_requests", "max_queued_bytes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)
@@ -127,11 +140,31 @@ class _Phase(enum.Enum):
     SHUT_DOWN = "shut down"
 
 
-@dataclass
+Deliver = Callable[[bytes], Awaitable[None]]
+"""Where one encoded response goes: straight to the writer, or into a batch reply."""
+
+
+@dataclass(eq=False)
+class _Line:
+    """One input line's size, counted against `max_queued_bytes` while any of its requests
+    waits in the queue."""
+
+    size: int
+    waiting: int = 0
+
+
+@dataclass(eq=False)
 class _InFlight:
+    """A received request not yet answered: queued, or running in its own task."""
+
     request: Request
+    handler: Handler
+    deliver: Deliver
+    line: _Line
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     cancel_reason: str = "request cancelled"
+    holds_slot: bool = False
+    queued: bool = False
     finished: bool = False
     # Made only when something waits for this request (initialize, shutdown): creating an
     # Event for every request is a measurable share of a small request's cost.
@@ -155,10 +188,6 @@ class _InFlight:
 class _Dispatch:
     request: Request
     handler: Handler
-
-
-Deliver = Callable[[bytes], Awaitable[None]]
-"""Where one encoded response goes: straight to the writer, or into a batch reply."""
 
 
 class _BatchReply:
@@ -245,7 +274,10 @@ class _Engine:
         self._log = log
         self._phase = _Phase.UNINITIALIZED
         self._inflight: dict[tuple[bool, RequestId], _InFlight] = {}
-        self._slots = anyio.Semaphore(config.max_concurrent_requests)
+        self._running = 0  # requests holding a slot
+        self._queue: deque[_InFlight] = deque()
+        self._queued_bytes = 0
+        self._room: anyio.Event | None = None  # set when the queue has room again
         self._stopping = False
         self._stop_reason = ""
         self._exit_status = 0
@@ -291,11 +323,10 @@ class _Engine:
         self._stop_reason = reason
         for scope in list(self._wait_scopes):
             scope.cancel()
-        for entry in self._inflight.values():
-            entry.cancel_reason = f"request cancelled: {reason}"
-            entry.scope.cancel()
         if self._inflight:
             self._log.info("%s: cancelling %d in-flight request(s)", reason, len(self._inflight))
+        for entry in list(self._inflight.values()):
+            self._cancel(entry, f"request cancelled: {reason}")
         grace = self._config.stop_grace_seconds
         self._watchdog = threading.Timer(
             grace, self._hard_exit, args=(f"still running {grace:g} s after {reason}",)
@@ -330,14 +361,64 @@ class _Engine:
                 self._wait_scopes.discard(scope)
         return False
 
-    async def _acquire_slot(self) -> bool:
-        """Take a concurrency slot, waiting for one; False when stopping."""
-        if self._stopping:
-            return False
-        if self._slots.value > 0:  # the common case, without a cancel scope per message
-            self._slots.acquire_nowait()
-            return True
-        return await self._interruptible(self._slots.acquire)
+    # ----- slots and the queue --------------------------------------------------------
+
+    def _queue_full(self) -> bool:
+        return (
+            len(self._queue) >= self._config.max_queued_requests
+            or self._queued_bytes >= self._config.max_queued_bytes
+        )
+
+    async def _wait_for_room(self) -> bool:
+        """Wait until the queue may take another line; False when stopping."""
+        while self._queue_full():
+            self._room = anyio.Event()
+            if not await self._interruptible(self._room.wait):
+                return False
+        return not self._stopping
+
+    def _admit(self, entry: _InFlight) -> None:
+        """Start a received request now, or queue it until a slot frees."""
+        self._inflight[id_key(entry.request.id)] = entry
+        if entry.request.method == SHUTDOWN:  # a control message: it takes no slot
+            self._start(entry)
+        elif self._running < self._config.max_concurrent_requests:
+            entry.holds_slot = True
+            self._running += 1
+            self._start(entry)
+        else:
+            entry.queued = True
+            self._queue.append(entry)
+            entry.line.waiting += 1
+            if entry.line.waiting == 1:
+                self._queued_bytes += entry.line.size
+
+    def _unqueue(self, entry: _InFlight) -> None:
+        entry.queued = False
+        self._queue.remove(entry)
+        entry.line.waiting -= 1
+        if entry.line.waiting == 0:
+            self._queued_bytes -= entry.line.size
+        if self._room is not None and not self._queue_full():
+            self._room.set()
+
+    def _release_slot(self) -> None:
+        """A running request finished: the next queued one takes its slot."""
+        self._running -= 1
+        if self._queue:
+            entry = self._queue[0]
+            self._unqueue(entry)
+            entry.holds_slot = True
+            self._running += 1
+            self._start(entry)
+
+    def _cancel(self, entry: _InFlight, reason: str) -> None:
+        """Cancel a request; a queued one leaves the queue and is answered unstarted."""
+        entry.cancel_reason = reason
+        entry.scope.cancel()
+        if entry.queued:
+            self._unqueue(entry)
+            self._start(entry)  # without a slot: `_call` answers it -32800 unstarted
 
     # ----- output ----------------------------------------------------------------------
 
@@ -419,8 +500,8 @@ class _Engine:
 
     async def _read_loop(self) -> None:
         while True:
-            # Backpressure: hold a free slot before reading anything more from stdin.
-            if not await self._acquire_slot():
+            # Backpressure: read nothing more while the queue is full.
+            if not await self._wait_for_room():
                 return
             event = self._reader.buffered_line()
             if event is NEED_INPUT:
@@ -430,17 +511,14 @@ class _Engine:
                     event = await self._reader.next_line()
 
                 if not await self._interruptible(read_next):
-                    self._slots.release()
                     return
             assert event is not NEED_INPUT
             if event is None:
-                self._slots.release()
                 self._log.debug(
                     "end of input; finishing %d in-flight request(s)", len(self._inflight)
                 )
                 return
             if isinstance(event, OversizedLine):
-                self._slots.release()
                 await self._send_error(
                     None,
                     errors.invalid_request(f"message exceeds max_message_bytes ({event.limit})"),
@@ -449,64 +527,50 @@ class _Engine:
             try:
                 value = decode_line(event)
             except RpcError as exc:
-                self._slots.release()
                 await self._send_error(None, exc)
                 continue
+            line = _Line(len(event))
             if isinstance(value, list):
-                await self._process_batch(value)
+                await self._process_batch(value, line)
             else:
-                await self._process_single(value)
+                await self._process_single(value, line)
 
-    async def _process_single(self, value: Any) -> None:
-        """Handle one message; the reader holds one slot, which this consumes or releases."""
+    async def _process_single(self, value: Any, line: _Line) -> None:
         route = self._route(value)
         if isinstance(route, _Dispatch):
             answer = self._answer_inline(route.request)
             if answer is not None:
-                self._slots.release()
                 await self._deliver(answer)
                 return
-            entry = self._start(route, self._deliver)
+            entry = _InFlight(route.request, route.handler, self._deliver, line)
+            self._admit(entry)
             if route.request.method == INITIALIZE:
                 await self._interruptible(entry.wait_done)
-            return
-        self._slots.release()
-        if route is not None:
+        elif route is not None:
             await self._send(route)
 
-    async def _process_batch(self, values: list[Any]) -> None:
+    async def _process_batch(self, values: list[Any], line: _Line) -> None:
+        """Each member is routed and admitted as a single message would be; the answers
+        go back as one array once every member has been answered."""
         if not values:
-            self._slots.release()
             await self._send_error(None, errors.invalid_request("empty batch"))
             return
         reply = _BatchReply(self._send)
-        holding_slot = True  # the one the reader acquired before reading the line
-        try:
-            for index, value in enumerate(values):
-                route = self._route(value)
-                if isinstance(route, _Dispatch):
-                    answer = self._answer_inline(route.request)
-                    if answer is not None:
-                        reply.add(index, answer)
-                        continue
-                    if not holding_slot and not await self._acquire_slot():
-                        reply.add(index, self._cancelled_while_stopping(route.request))
-                        continue
-                    holding_slot = False
-                    reply.expect()
-                    entry = self._start(route, reply.deliverer(index))
-                    if route.request.method == INITIALIZE:
-                        await self._interruptible(entry.wait_done)
-                elif route is not None:
-                    reply.add(index, route)
-        finally:
-            if holding_slot:
-                self._slots.release()
+        for index, value in enumerate(values):
+            route = self._route(value)
+            if isinstance(route, _Dispatch):
+                answer = self._answer_inline(route.request)
+                if answer is not None:
+                    reply.add(index, answer)
+                    continue
+                reply.expect()
+                entry = _InFlight(route.request, route.handler, reply.deliverer(index), line)
+                self._admit(entry)
+                if route.request.method == INITIALIZE:
+                    await self._interruptible(entry.wait_done)
+            elif route is not None:
+                reply.add(index, route)
         await reply.seal()
-
-    def _cancelled_while_stopping(self, request: Request) -> bytes:
-        error = errors.cancelled(f"request cancelled: {self._stop_reason}")
-        return marshal_bytes(_error_response(request.id, error))
 
     # ----- routing ---------------------------------------------------------------------
 
@@ -576,14 +640,18 @@ class _Engine:
         if entry is None:
             self._log.debug("ignoring $/cancelRequest for id %s: not in flight", marshal(target))
             return
-        self._log.debug("cancelling request %s (%s)", marshal(target), entry.request.method)
-        entry.scope.cancel()
+        state = "queued" if entry.queued else "running"
+        self._log.debug(
+            "cancelling %s request %s (%s)", state, marshal(target), entry.request.method
+        )
+        self._cancel(entry, entry.cancel_reason)
 
     def _shutdown_handler(self, shutdown: Request) -> Handler:
         hook = self._handlers.get(SHUTDOWN)
 
         async def shutdown_when_idle(params: Any) -> Any:
-            # No request is admitted after this point, so these are all that remain.
+            # No request is admitted after this point, so these (running or queued) are all
+            # that remain.
             others = [e for e in self._inflight.values() if e.request is not shutdown]
             for entry in others:
                 await entry.wait_done()
@@ -616,33 +684,29 @@ class _Engine:
             _current_request.reset(token)
         return self._encode(request, response)[0]
 
-    def _start(self, route: _Dispatch, deliver: Deliver) -> _InFlight:
-        """Run a request in its own task; it consumes the slot the reader holds."""
-        entry = _InFlight(route.request)
-        if self._stopping:
-            entry.cancel_reason = f"request cancelled: {self._stop_reason}"
-            entry.scope.cancel()
-        self._inflight[id_key(route.request.id)] = entry
+    def _start(self, entry: _InFlight) -> None:
+        """Run a request in its own task (one cancelled before it started is only answered)."""
         assert self._requests_tg is not None
-        self._requests_tg.start_soon(self._run_request, route.handler, entry, deliver)
-        return entry
+        self._requests_tg.start_soon(self._run_request, entry)
 
-    async def _run_request(self, handler: Handler, entry: _InFlight, deliver: Deliver) -> None:
+    async def _run_request(self, entry: _InFlight) -> None:
         request = entry.request
         try:
-            response = await self._call(handler, entry)
+            response = await self._call(entry)
             encoded, as_given = self._encode(request, response)
             if request.method == INITIALIZE and as_given and "result" in response:
                 self._phase = _Phase.READY
             # Forget the id before answering: a host may reuse it as soon as it has the answer.
             self._inflight.pop(id_key(request.id), None)
-            await deliver(encoded)
+            await entry.deliver(encoded)
         finally:
             self._inflight.pop(id_key(request.id), None)
-            self._slots.release()
+            if entry.holds_slot:
+                entry.holds_slot = False
+                self._release_slot()
             entry.mark_done()
 
-    async def _call(self, handler: Handler, entry: _InFlight) -> dict[str, Any]:
+    async def _call(self, entry: _InFlight) -> dict[str, Any]:
         request = entry.request
         if entry.scope.cancel_called:  # cancelled before it started: don't start it at all
             return _error_response(request.id, errors.cancelled(entry.cancel_reason))
@@ -650,7 +714,7 @@ class _Engine:
         try:
             with entry.scope:
                 try:
-                    result = await handler(request.params)
+                    result = await entry.handler(request.params)
                 except RpcError as exc:
                     return _error_response(request.id, exc)
                 except Exception as exc:

@@ -1,4 +1,4 @@
-"""One line -> JSON value -> JSON-RPC 2.0 message, with the envelope rules of PROTOCOL.md §1."""
+"""One line -> JSON value -> JSON-RPC 2.0 message (envelope rules: docs/PROTOCOL.md §1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Invocation, env, workspace path, artifact and digest methods (PROTOCOL.md §4).
+"""Invocation, env, workspace path, artifact and digest methods (docs/PROTOCOL.md §4).
 
 File-system work runs in a worker thread so one large artifact tree does not stall the
 other requests being served.

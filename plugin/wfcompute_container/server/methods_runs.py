@@ -1,4 +1,4 @@
-"""Sandbox methods: sandbox.plan, command.run, container_build.run (PROTOCOL.md §4, §5)."""
+"""Sandbox methods: sandbox.plan, command.run, container_build.run (docs/PROTOCOL.md §4)."""
 
 from __future__ import annotations
 

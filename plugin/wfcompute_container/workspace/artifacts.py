@@ -1,5 +1,5 @@
-"""Artifact hashing (reference §7.3, byte-exact), workspace size (§6.5) and the command
-artifact base directory (§6.4).
+"""Artifact hashing (the Go plugin, byte-exact), workspace size and the command
+artifact base directory.
 
 Each hashed file contributes exactly ``<path relative to the base, '/'-separated> NUL
 <content> NUL`` to one SHA-256 state, in sorted allowlist order, directories walked in Go
@@ -138,7 +138,7 @@ def _open_dir(name: str, dir_fd: int, path: str, rel: str, found: os.stat_result
 def hash_artifacts(
     base_dir: str, allowlist: Iterable[str], *, cancel: threading.Event | None = None
 ) -> str:
-    """Digest the allowlisted files below base_dir (reference hashArtifacts, §7.3).
+    """Digest the allowlisted files below base_dir (reference hashArtifacts).
 
     ``cancel``, when set by another thread, stops the walk between reads
     (``HashingCancelled``).
@@ -163,7 +163,7 @@ def hash_workspace_artifacts(
     *,
     cancel: threading.Event | None = None,
 ) -> str:
-    """The command adapter's artifact digest: base = commandArtifactBaseDir (§6.4).
+    """The command adapter's artifact digest: base = commandArtifactBaseDir.
 
     The base directory is reached from the workspace root through no-follow descriptors, so
     a working-directory component swapped for a link after the checks is refused too.
@@ -229,7 +229,7 @@ def _rel_of(base: str, path: str) -> str:
 
 
 def command_artifact_base_dir(workspace: str, working_directory: str) -> str:
-    """Reference commandArtifactBaseDir (§6.4): the host directory artifacts are relative to."""
+    """Reference commandArtifactBaseDir: the host directory artifacts are relative to."""
     reject_symlink_path_components(workspace, workspace)
     if working_directory == "":
         return workspace
@@ -239,7 +239,7 @@ def command_artifact_base_dir(workspace: str, working_directory: str) -> str:
 
 
 def directory_size(root: str) -> int:
-    """Total lstat size of every non-directory below root (§6.5); walk errors are ignored."""
+    """Total lstat size of every non-directory below root; walk errors are ignored."""
     root_c = clean(root)
     try:
         root_stat = os.stat(root_c, follow_symlinks=False)

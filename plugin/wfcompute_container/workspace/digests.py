@@ -1,4 +1,4 @@
-"""Build digests (reference §8): the `sha256:<64 lowercase hex>` form, the stdout marker
+"""Build digests (as in the Go plugin): the `sha256:<64 lowercase hex>` form, the stdout marker
 line and the digest file a builder leaves in the workspace."""
 
 from __future__ import annotations
