@@ -393,3 +393,27 @@ def test_non_utf8_name_in_error_is_sent_as_go_escape(tmp_path: Path) -> None:
         b'{"jsonrpc":"2.0","id":1,"error":{"code":-32010,'
         b'"message":"artifact d/\\ufffd is a symlink","data":{"kind":"invalid_input"}}}'
     ), done.stderr
+
+
+def test_directory_size_of_a_tree_deeper_than_the_recursion_limit(tmp_path: Path) -> None:
+    from tests.hardening.test_setid_plants import remove_deep_chain
+    from wfcompute_container.workspace.artifacts import directory_size
+
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    fd = os.open(workspace, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for _ in range(3000):
+            os.mkdir("d", dir_fd=fd)
+            child = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = child
+        leaf = os.open("f", os.O_CREAT | os.O_WRONLY, 0o644, dir_fd=fd)
+        os.write(leaf, b"12345")
+        os.close(leaf)
+    finally:
+        os.close(fd)
+    try:
+        assert directory_size(str(workspace)) == 5
+    finally:
+        remove_deep_chain(workspace)

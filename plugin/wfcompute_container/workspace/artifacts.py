@@ -259,27 +259,49 @@ def directory_size(root: str) -> int:
         os.close(fd)
 
 
-def _tree_size(dir_fd: int) -> int:
+def _tree_size(root_fd: int) -> int:
+    """Sizes below the open directory ``root_fd``: an explicit stack, so depth is unbounded."""
     total = 0
+    # Each entry: a directory, the names still to visit in it, and whether this walk opened it
+    # (root_fd is the caller's). Depth-first: one open descriptor per level of the path.
+    pending: list[tuple[int, list[str], bool]] = [(root_fd, _listing(root_fd), False)]
     try:
-        names = os.listdir(dir_fd)
-    except OSError:
-        return 0
-    for name in names:
-        try:
-            found = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-        except OSError:
-            continue
-        if not stat.S_ISDIR(found.st_mode):
-            total += found.st_size
-            continue
-        try:
-            child = os.open(name, DIR_LIST_FLAGS, dir_fd=dir_fd)
-        except OSError:
-            continue
-        try:
-            if same_file(os.fstat(child), found):
-                total += _tree_size(child)
-        finally:
-            os.close(child)
+        while pending:
+            dir_fd, todo, owned = pending[-1]
+            if not todo:
+                pending.pop()
+                if owned:
+                    os.close(dir_fd)
+                continue
+            name = todo.pop()
+            try:
+                found = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            except OSError:
+                continue
+            if not stat.S_ISDIR(found.st_mode):
+                total += found.st_size
+                continue
+            try:
+                child = os.open(name, DIR_LIST_FLAGS, dir_fd=dir_fd)
+            except OSError:
+                continue
+            try:
+                same = same_file(os.fstat(child), found)
+            except OSError:
+                same = False
+            if not same:
+                os.close(child)
+                continue
+            pending.append((child, _listing(child), True))
+    finally:
+        for dir_fd, _, owned in pending:
+            if owned:
+                os.close(dir_fd)
     return total
+
+
+def _listing(dir_fd: int) -> list[str]:
+    try:
+        return os.listdir(dir_fd)
+    except OSError:
+        return []
