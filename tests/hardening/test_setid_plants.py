@@ -171,3 +171,27 @@ def remove_deep_chain(workspace: Path) -> None:
     while fds:
         os.rmdir("d", dir_fd=fds[-1])
         os.close(fds.pop())
+
+
+def test_relax_and_restore_walk_deep_trees_without_recursion(tmp_path: Path) -> None:
+    from wfcompute_container.operations.sandbox_workspace_modes import relax_workspace_modes
+
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    fd = os.open(workspace, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for _ in range(3000):
+            os.mkdir("d", 0o700, dir_fd=fd)
+            child = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = child
+        leaf = os.open("key", os.O_CREAT | os.O_WRONLY, 0o600, dir_fd=fd)
+        os.close(leaf)
+        restore = relax_workspace_modes(str(workspace))
+        assert stat.S_IMODE(os.stat("key", dir_fd=fd).st_mode) == 0o644
+        restore()
+        assert stat.S_IMODE(os.stat("key", dir_fd=fd).st_mode) == 0o600
+        assert stat.S_IMODE(os.fstat(fd).st_mode) == 0o700
+    finally:
+        os.close(fd)
+        remove_deep_chain(workspace)

@@ -74,14 +74,54 @@ def _relax(workspace: str, recorded: list[_Recorded]) -> None:
         root_fd = os.open(workspace, _OPEN_ENTRY)
     except OSError as exc:
         raise WorkspaceModeError(path_error("lstat", workspace, exc)) from exc
+    # Go WalkDir order (an entry, then its children by name), with an explicit stack so a
+    # tree of any depth is walked: each level holds its open directory and the names left.
+    stack: list[tuple[int, str, tuple[str, ...], list[str]]] = []
     try:
-        _visit(root_fd, workspace, (), recorded)
+        try:
+            names = _visit(root_fd, workspace, (), recorded)
+        except BaseException:
+            os.close(root_fd)
+            raise
+        if names is None:
+            os.close(root_fd)
+        else:
+            stack.append((root_fd, workspace, (), names))
+        while stack:
+            fd, path, parts, pending = stack[-1]
+            if not pending:
+                stack.pop()
+                os.close(fd)
+                continue
+            name = pending.pop()
+            child_path = f"{path.rstrip('/')}/{name}"
+            try:
+                child_fd = os.open(name, _OPEN_ENTRY, dir_fd=fd)
+            except FileNotFoundError:
+                continue  # removed since the listing, as WalkDir skips vanished entries
+            except OSError as exc:
+                raise WorkspaceModeError(
+                    f"stat sandbox workspace path {child_path}: "
+                    f"{path_error('lstat', child_path, exc)}"
+                ) from exc
+            try:
+                child_names = _visit(child_fd, child_path, (*parts, name), recorded)
+            except BaseException:
+                os.close(child_fd)
+                raise
+            if child_names is None:
+                os.close(child_fd)
+            else:
+                stack.append((child_fd, child_path, (*parts, name), child_names))
     finally:
-        os.close(root_fd)
+        for fd, _, _, _ in stack:
+            os.close(fd)
 
 
-def _visit(fd: int, path: str, parts: tuple[str, ...], recorded: list[_Recorded]) -> None:
-    """Record and relax the entry open at ``fd``, then its children in Go WalkDir order."""
+def _visit(
+    fd: int, path: str, parts: tuple[str, ...], recorded: list[_Recorded]
+) -> list[str] | None:
+    """Record and relax the entry open at ``fd``; a directory's child names, last first."""
     try:
         info = os.fstat(fd)
     except OSError as exc:
@@ -91,7 +131,7 @@ def _visit(fd: int, path: str, parts: tuple[str, ...], recorded: list[_Recorded]
     recorded.append(_Recorded(path, parts, info.st_dev, info.st_ino, stat.S_IMODE(info.st_mode)))
     relaxed = _relaxed_mode(info.st_mode)
     if relaxed is None:
-        return
+        return None
     kind = "dir" if stat.S_ISDIR(info.st_mode) else "file"
     try:
         _chmod_fd(fd, relaxed)
@@ -100,7 +140,7 @@ def _visit(fd: int, path: str, parts: tuple[str, ...], recorded: list[_Recorded]
             f"chmod sandbox workspace {kind} {path}: {path_error('chmod', path, exc)}"
         ) from exc
     if kind == "file":
-        return
+        return None
     try:
         listing_fd = os.open(".", _OPEN_LISTING, dir_fd=fd)
     except OSError as exc:
@@ -111,20 +151,8 @@ def _visit(fd: int, path: str, parts: tuple[str, ...], recorded: list[_Recorded]
         raise WorkspaceModeError(path_error("readdirent", path, exc)) from exc
     finally:
         os.close(listing_fd)
-    for name in sorted(names, key=os.fsencode):
-        child_path = f"{path.rstrip('/')}/{name}"
-        try:
-            child_fd = os.open(name, _OPEN_ENTRY, dir_fd=fd)
-        except FileNotFoundError:
-            continue  # removed since the listing, as WalkDir skips vanished entries
-        except OSError as exc:
-            raise WorkspaceModeError(
-                f"stat sandbox workspace path {child_path}: {path_error('lstat', child_path, exc)}"
-            ) from exc
-        try:
-            _visit(child_fd, child_path, (*parts, name), recorded)
-        finally:
-            os.close(child_fd)
+    # Popped from the end: reverse byte order, so children are visited in byte order.
+    return sorted(names, key=os.fsencode, reverse=True)
 
 
 def _restore(workspace: str, recorded: list[_Recorded]) -> None:
