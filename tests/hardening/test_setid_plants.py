@@ -15,6 +15,7 @@ from typing import Any
 import anyio
 import pytest
 
+from tests.fixtures.deep_trees import make_deep_chain, remove_deep_chain
 from wfcompute_container.operations.sandbox import BUILD_TMPFS, Runtime, SandboxRunRequest, ToolName
 from wfcompute_container.operations.sandbox import run as run_sandbox
 from wfcompute_container.operations.sandbox_workspace_modes import strip_setid_bits
@@ -143,13 +144,8 @@ def test_strip_never_follows_links_and_leaves_outside_files_alone(tmp_path: Path
 def test_strip_walks_deep_trees_without_recursion(tmp_path: Path) -> None:
     workspace = tmp_path / "ws"
     workspace.mkdir()
-    fd = os.open(workspace, os.O_RDONLY | os.O_DIRECTORY)
+    fd = make_deep_chain(workspace, 3000)
     try:
-        for _ in range(3000):
-            os.mkdir("d", dir_fd=fd)
-            child = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
-            os.close(fd)
-            fd = child
         leaf = os.open("f", os.O_CREAT | os.O_WRONLY, 0o644, dir_fd=fd)
         os.fchmod(leaf, 0o4755)
         os.close(leaf)
@@ -160,31 +156,13 @@ def test_strip_walks_deep_trees_without_recursion(tmp_path: Path) -> None:
         remove_deep_chain(workspace)
 
 
-def remove_deep_chain(workspace: Path) -> None:
-    """Take the chain of `d` directories apart bottom-up (pytest's rmtree would recurse)."""
-    fds = [os.open(workspace, os.O_RDONLY | os.O_DIRECTORY)]
-    while "d" in os.listdir(fds[-1]):
-        fds.append(os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fds[-1]))
-    for name in os.listdir(fds[-1]):
-        os.unlink(name, dir_fd=fds[-1])
-    os.close(fds.pop())
-    while fds:
-        os.rmdir("d", dir_fd=fds[-1])
-        os.close(fds.pop())
-
-
 def test_relax_and_restore_walk_deep_trees_without_recursion(tmp_path: Path) -> None:
     from wfcompute_container.operations.sandbox_workspace_modes import relax_workspace_modes
 
     workspace = tmp_path / "ws"
     workspace.mkdir()
-    fd = os.open(workspace, os.O_RDONLY | os.O_DIRECTORY)
+    fd = make_deep_chain(workspace, 3000, mode=0o700)
     try:
-        for _ in range(3000):
-            os.mkdir("d", 0o700, dir_fd=fd)
-            child = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
-            os.close(fd)
-            fd = child
         leaf = os.open("key", os.O_CREAT | os.O_WRONLY, 0o600, dir_fd=fd)
         os.close(leaf)
         restore = relax_workspace_modes(str(workspace))

@@ -396,18 +396,13 @@ def test_non_utf8_name_in_error_is_sent_as_go_escape(tmp_path: Path) -> None:
 
 
 def test_directory_size_of_a_tree_deeper_than_the_recursion_limit(tmp_path: Path) -> None:
-    from tests.hardening.test_setid_plants import remove_deep_chain
+    from tests.fixtures.deep_trees import make_deep_chain, remove_deep_chain
     from wfcompute_container.workspace.artifacts import directory_size
 
     workspace = tmp_path / "ws"
     workspace.mkdir()
-    fd = os.open(workspace, os.O_RDONLY | os.O_DIRECTORY)
+    fd = make_deep_chain(workspace, 3000)
     try:
-        for _ in range(3000):
-            os.mkdir("d", dir_fd=fd)
-            child = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
-            os.close(fd)
-            fd = child
         leaf = os.open("f", os.O_CREAT | os.O_WRONLY, 0o644, dir_fd=fd)
         os.write(leaf, b"12345")
         os.close(leaf)
