@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,24 +10,28 @@ from tests.rpc.harness import ToyServer, block_params, request, wait_for_file
 Spawn = Callable[..., ToyServer]
 
 
-def test_at_the_limit_nothing_more_is_read_from_stdin(spawn: Spawn, tmp_path: Path) -> None:
+def test_at_the_limit_further_requests_wait_and_start_as_slots_free(
+    spawn: Spawn, tmp_path: Path
+) -> None:
+    # Past the limit requests are read and queued (stdin is no longer left unread: see
+    # test_control_messages.py); one starts only when a running one finishes.
     server = spawn("--max-concurrency", "2")
     server.initialize()
-    third = json.dumps(request(3, "echo", {"third": True})).encode() + b"\n"
     server.send(
         request(1, "block", block_params(tmp_path, "one", until=tmp_path / "release-one")),
-        # Answers once the bytes of the third request sit unread in the server's stdin pipe.
-        request(2, "pending_input", {"at_least": len(third), "dir": str(tmp_path), "name": "two"}),
+        request(2, "block", block_params(tmp_path, "two", until=tmp_path / "release-two")),
+        request(3, "block", block_params(tmp_path, "three", until=tmp_path / "release-one")),
+        request(4, "echo", {"fourth": True}),
     )
     wait_for_file(tmp_path / "one.started", "request 1")
     wait_for_file(tmp_path / "two.started", "request 2")
-    server.write(third)
-    # Request 2 saw all of request 3 still in the pipe: with two requests in flight the
-    # server had stopped reading. Only when request 2 finished was request 3 read.
-    assert server.recv() == {"jsonrpc": "2.0", "id": 2, "result": {"pending": len(third)}}
-    assert server.recv() == {"jsonrpc": "2.0", "id": 3, "result": {"third": True}}
+    assert not (tmp_path / "three.started").exists()
     (tmp_path / "release-one").touch()
     assert server.recv() == {"jsonrpc": "2.0", "id": 1, "result": {"released": "one"}}
+    assert server.recv() == {"jsonrpc": "2.0", "id": 3, "result": {"released": "three"}}
+    assert server.recv() == {"jsonrpc": "2.0", "id": 4, "result": {"fourth": True}}
+    (tmp_path / "release-two").touch()
+    assert server.recv() == {"jsonrpc": "2.0", "id": 2, "result": {"released": "two"}}
 
 
 def test_batch_members_share_the_same_limit(spawn: Spawn, tmp_path: Path) -> None:

@@ -174,6 +174,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--max-concurrency", type=int, default=32)
     parser.add_argument("--max-message-bytes", type=int, default=16 * 1024 * 1024)
+    parser.add_argument("--max-queued-requests", type=int, default=256)
+    parser.add_argument("--max-queued-bytes", type=int, default=64 * 1024 * 1024)
     parser.add_argument("--stop-grace", type=float, default=9.0)
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args()
@@ -185,6 +187,8 @@ def main() -> int:
     config = EngineConfig(
         max_message_bytes=args.max_message_bytes,
         max_concurrent_requests=args.max_concurrency,
+        max_queued_requests=args.max_queued_requests,
+        max_queued_bytes=args.max_queued_bytes,
         stop_grace_seconds=args.stop_grace,
     )
 
