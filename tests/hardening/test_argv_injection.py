@@ -211,8 +211,40 @@ def test_the_server_refuses_option_images_everywhere(tmp_path: Path) -> None:
             },
         },
     ]
+    nul_run = {
+        "invocation": {
+            "request": {
+                "protocol_version": "compute.v1alpha1",
+                "task_id": "t",
+                "lease_id": "l",
+                "workload_kind": "command",
+                "operation": "run-sandboxed-command",
+                "input": {"args": ["sh", "-c", "echo\u0000x"]},
+            },
+            "image": "img\u0000",
+            "workspace": str(tmp_path),
+            "network": "none",
+            "timeout_ms": 1000,
+            "timeout_limit_hit": "timeout",
+        },
+        "runtime": {"tool": "podman"},
+    }
+    requests.append(
+        {
+            "method": "sandbox.plan",
+            "params": {
+                "runtime": {"tool": "docker"},
+                "request": {"image": "img", "command": ["a\u0000b"], "workspace": str(tmp_path)},
+            },
+        }
+    )
+    requests.append({"method": "command.run", "params": nul_run})
     lines = [{"jsonrpc": "2.0", "id": n, **r} for n, r in enumerate(requests, start=1)]
     answers = serve(lines, tmp_path)
+    assert answers[5]["error"]["code"] == -32010
+    assert answers[5]["error"]["message"] == "command[0] contains a NUL byte"
+    assert answers[6]["error"]["code"] in (-32010, -32011), answers[6]
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith("wfcompute-")]
     fields = {1: "image", 2: "image", 3: "conformance_image", 4: "runtime_name"}
     for msg_id, field in fields.items():
         error = answers[msg_id]["error"]
