@@ -30,6 +30,7 @@ from ..goparity.jsonenc import marshal
 from ..goparity.paths import join
 from ..goparity.text import first_non_empty, quote
 from ..goparity.timefmt import format_duration_ms
+from ..runtime_io.tool_process import DEFAULT_OUTPUT_LIMIT
 from ..workspace.artifacts import directory_size, hash_workspace_artifacts
 from ..workspace.digests import (
     BUILD_DIGEST_FILE_NAME,
@@ -66,7 +67,9 @@ CORE_GO_PACKAGE = "protocol"
 _ModelT = TypeVar("_ModelT", bound=BaseModel)
 
 
-async def run_command(invocation: Invocation, runtime: Runtime | None) -> RuntimeExecutionResult:
+async def run_command(
+    invocation: Invocation, runtime: Runtime | None, *, max_message_bytes: int | None = None
+) -> RuntimeExecutionResult:
     """The Go plugin's RunSandboxedCommand, with the errors of docs/PROTOCOL.md §5."""
     runtime, workload = _workload_of(invocation, runtime, WORKLOAD_COMMAND, CommandWorkload)
     request = invocation.request
@@ -86,7 +89,7 @@ async def run_command(invocation: Invocation, runtime: Runtime | None) -> Runtim
         limits=request.limits,
     )
     result = await _run_sandboxed(
-        runtime, invocation, sandbox_request, timeout_ms, "sandboxed command"
+        runtime, invocation, sandbox_request, timeout_ms, "sandboxed command", max_message_bytes
     )
 
     allowlist = workload.artifact_allowlist or []
@@ -108,7 +111,7 @@ async def run_command(invocation: Invocation, runtime: Runtime | None) -> Runtim
 
 
 async def run_container_build(
-    invocation: Invocation, runtime: Runtime | None
+    invocation: Invocation, runtime: Runtime | None, *, max_message_bytes: int | None = None
 ) -> RuntimeExecutionResult:
     """Reference SandboxRuntimeContainerBuildAdapter.BuildSandboxedContainer (docs/PROTOCOL.md §5).
 
@@ -145,7 +148,12 @@ async def run_container_build(
     )
     await anyio.to_thread.run_sync(remove_planted_digest_file, invocation.workspace)
     result = await _run_sandboxed(
-        runtime, invocation, sandbox_request, timeout_ms, "sandboxed container build"
+        runtime,
+        invocation,
+        sandbox_request,
+        timeout_ms,
+        "sandboxed container build",
+        max_message_bytes,
     )
 
     if result.exit_code == 0:
@@ -211,6 +219,7 @@ async def _run_sandboxed(
     sandbox_request: SandboxRunRequest,
     timeout_ms: int,
     what: str,
+    max_message_bytes: int | None,
 ) -> RuntimeExecutionResult:
     """Run the container and turn its outcome into a result; a stop (deadline, output limit,
     tool failure) raises with that result attached."""
@@ -219,12 +228,23 @@ async def _run_sandboxed(
         runtime,
         sandbox_request,
         timeout=timeout_ms / 1000,
-        output_limit=invocation.request.limits.output_bytes,
+        output_limit=output_bound(invocation.request.limits.output_bytes, max_message_bytes),
     )
     result = _result(started, outcome)
     limit_hit = first_non_empty(invocation.timeout_limit_hit, DEFAULT_TIMEOUT_LIMIT_HIT)
     _raise_for_stop(result, outcome, what, timeout_ms, limit_hit)
     return result
+
+
+def output_bound(requested: int, max_message_bytes: int | None) -> int:
+    """Bytes of stdout plus stderr a run may keep: the request's bound, or the default, and
+    never more than fits one response line of ``max_message_bytes`` (output is base64 there,
+    4 bytes for every 3, beside an envelope of at most a quarter of the line or 64 KiB)."""
+    bound = requested if requested > 0 else DEFAULT_OUTPUT_LIMIT
+    if max_message_bytes is not None and max_message_bytes > 0:
+        envelope = min(64 * 1024, max_message_bytes // 4)
+        bound = min(bound, max(1, (max_message_bytes - envelope) * 3 // 4))
+    return bound
 
 
 def _result(started: datetime, outcome: SandboxRunResult) -> RuntimeExecutionResult:

@@ -38,12 +38,15 @@ async def _sandbox_plan(params: SandboxPlanParams, _: RequestContext) -> Sandbox
     return SandboxPlanResult(tool=params.runtime.tool, argv=argv)
 
 
-async def _command_run(params: RunParams, _: RequestContext) -> RuntimeExecutionResult:
-    return await run_command(params.invocation, params.runtime)
+async def _command_run(params: RunParams, ctx: RequestContext) -> RuntimeExecutionResult:
+    # The output bound keeps the answer (result or -32012 with the partial one) in one line.
+    limit = ctx.settings.max_message_bytes
+    return await run_command(params.invocation, params.runtime, max_message_bytes=limit)
 
 
-async def _container_build_run(params: RunParams, _: RequestContext) -> RuntimeExecutionResult:
-    return await run_container_build(params.invocation, params.runtime)
+async def _container_build_run(params: RunParams, ctx: RequestContext) -> RuntimeExecutionResult:
+    limit = ctx.settings.max_message_bytes
+    return await run_container_build(params.invocation, params.runtime, max_message_bytes=limit)
 
 
 METHODS: list[MethodDef] = [
