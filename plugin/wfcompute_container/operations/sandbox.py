@@ -11,6 +11,7 @@ workspace relaxation never follows symlinks; rootful podman (we run as uid 0) ge
 from __future__ import annotations
 
 import functools
+import math
 import os
 import secrets
 from collections.abc import Callable
@@ -44,6 +45,8 @@ CONTAINER_NAME_PREFIX = "wfcompute-run-"
 BUILD_TMPFS = "/wfcompute-build:rw,noexec,nosuid,nodev,size=512m"
 ALLOWED_ROOT_CAPABILITIES = ("CHOWN", "FOWNER")
 AVAILABILITY_TIMEOUT_SECONDS = 30.0
+RUNTIME_DEADLINE_GRACE_SECONDS = 5
+"""podman runs carry `--timeout <deadline + this>`: a bound that holds with no plugin alive."""
 
 _BASE_RUN_FLAGS = (
     "--network",
@@ -234,7 +237,13 @@ def validate_request_values(runtime: Runtime, request: SandboxRunRequest) -> Non
         refuse_nul(mount.required_prefix, f"data_mounts[{index}].required_prefix")
 
 
-def prepare(runtime: Runtime, request: SandboxRunRequest, *, dry_run: bool) -> PreparedRun:
+def prepare(
+    runtime: Runtime,
+    request: SandboxRunRequest,
+    *,
+    dry_run: bool,
+    deadline_seconds: float | None = None,
+) -> PreparedRun:
     """Build the run's argv in the reference's exact order; raise InvalidInput on a bad request.
 
     ``dry_run`` (sandbox.plan) touches nothing: no mode relaxation, no env file, placeholder
@@ -268,6 +277,11 @@ def prepare(runtime: Runtime, request: SandboxRunRequest, *, dry_run: bool) -> P
         network = sandbox_network(request.network)
         args = ["run", "--rm", "--name", container_name]
         args.extend(network if flag is None else flag for flag in _BASE_RUN_FLAGS)
+        if tool == "podman" and deadline_seconds is not None and not dry_run:
+            # podman enforces the deadline itself, so the container cannot outlive it even
+            # when this plugin is killed; a grace beyond ours keeps the timeout ours to report.
+            bound = math.ceil(deadline_seconds) + RUNTIME_DEADLINE_GRACE_SECONDS
+            args.extend(("--timeout", str(bound)))
         if request.stdin:
             args.append("-i")
         if not request.writable_rootfs:
@@ -362,7 +376,7 @@ async def run(
     # lose the cleanup of what it did.
     with anyio.CancelScope(shield=True):
         prepared = await anyio.to_thread.run_sync(
-            functools.partial(prepare, runtime, request, dry_run=False)
+            functools.partial(prepare, runtime, request, dry_run=False, deadline_seconds=timeout)
         )
     try:
         await anyio.lowlevel.checkpoint()
