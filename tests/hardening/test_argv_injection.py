@@ -17,7 +17,7 @@ import anyio
 import pytest
 
 from tests.conftest import plugin_argv
-from tests.fixtures.runtime_state import container_names
+from tests.fixtures.runtime_state import container_names, leftover_paths
 from wfcompute_container.core.workloads import CommandWorkload
 from wfcompute_container.errors import InvalidInput
 from wfcompute_container.operations.image_ref import image_reference_problem
@@ -244,7 +244,7 @@ def test_the_server_refuses_option_images_everywhere(tmp_path: Path) -> None:
     assert answers[5]["error"]["code"] == -32010
     assert answers[5]["error"]["message"] == "command[0] contains a NUL byte"
     assert answers[6]["error"]["code"] in (-32010, -32011), answers[6]
-    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith("wfcompute-")]
+    assert not [p.name for p in leftover_paths(tmp_path) if p.name.startswith("wfcompute-")]
     fields = {1: "image", 2: "image", 3: "conformance_image", 4: "runtime_name"}
     for msg_id, field in fields.items():
         error = answers[msg_id]["error"]

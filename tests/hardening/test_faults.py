@@ -23,6 +23,7 @@ import anyio
 import pytest
 
 from tests.conftest import plugin_argv
+from tests.fixtures.runtime_state import leftover_paths
 from wfcompute_container.core.execution import RuntimeExecutionRequest
 from wfcompute_container.errors import InvalidInput
 from wfcompute_container.operations import sandbox_env_file
@@ -92,7 +93,7 @@ def start_run(
 def assert_nothing_left(tool: str, tmp_path: Path, plugin_tmp: Path, stderr: str) -> None:
     assert containers_under(tool, tmp_path) == []
     assert env_files_under(plugin_tmp) == []
-    assert list(plugin_tmp.iterdir()) == []
+    assert leftover_paths(plugin_tmp) == []
     assert CANARY not in stderr
     assert "Traceback" not in stderr, stderr[-3000:]
 
@@ -250,7 +251,7 @@ def test_env_file_on_a_full_disk_is_a_clear_error_in_process(
     message = caught.value.message
     assert message == "write sandbox env file: no space left on device"
     assert CANARY not in message
-    assert list(private.iterdir()) == []
+    assert leftover_paths(private) == []
     assert containers_under(tool, tmp_path) == []
 
 
@@ -320,5 +321,5 @@ def test_env_file_on_a_full_tmpfs_through_the_plugin(
     assert error["message"] == "write sandbox env file: no space left on device", answer
     assert CANARY not in json.dumps(answer)
     assert CANARY not in plugin.stderr_text
-    assert sorted(p.name for p in tiny_tmpfs.iterdir()) == ["filler"]
+    assert [p.name for p in leftover_paths(tiny_tmpfs)] == ["filler"]
     assert containers_under(tool, tmp_path) == []

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tests.fixtures.runtime_state import leftover_paths
 from tests.fixtures.sandbox_images import TOOLS, ensure_image
 from tests.operations.probe_fakes import FakeTool, install
 
@@ -158,7 +159,7 @@ def test_256_concurrent_requests_with_random_cancellations(tmp_path: Path) -> No
     for tool in TOOLS:
         assert containers_under(tool, tmp_path) == [], (tool, context)
     assert env_files_under(private_tmp) == []
-    left = sorted(str(p.relative_to(private_tmp)) for p in private_tmp.rglob("*"))
+    left = sorted(str(p.relative_to(private_tmp)) for p in leftover_paths(private_tmp))
     assert left == [], (left, context)
     print(
         f"load: {REQUESTS} requests, {cancels_sent} cancels, {cancelled_answers} cancelled, "

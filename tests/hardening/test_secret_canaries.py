@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import require_runtime
+from tests.fixtures.runtime_state import leftover_paths
 from tests.golden.test_golden import CASES, GOLDEN_DIR, parse_case, run_setup
 
 from .leak_watch import ArgvWatch, leaks_in_response
@@ -403,4 +404,4 @@ def test_real_runs_with_canary_env_leak_nothing(
     assert "SECRET_TOKEN" in answers[5]["error"]["message"]
     assert answers[6]["error"]["code"] == -32800, answers[6]
     assert watch.seen, "the argv poller never saw a run's tool process"
-    assert list(private_tmp.iterdir()) == []
+    assert leftover_paths(private_tmp) == []

@@ -18,7 +18,7 @@ from typing import ParamSpec, TypeVar
 import anyio
 import pytest
 
-from tests.fixtures.runtime_state import container_names
+from tests.fixtures.runtime_state import container_names, leftover_paths
 from wfcompute_container.core.execution import RuntimeExecutionResult
 from wfcompute_container.core.workloads import ContainerBuildWorkload
 from wfcompute_container.errors import InvalidInput, LimitExceeded
@@ -112,7 +112,7 @@ def test_digest_from_stdout_marker_and_builder_profile(
     assert "root=writable" in lines  # the builder profile's writable root filesystem
     assert "pwd=/workspace" in lines
     assert container_name not in container_names(tool)
-    assert list(private_tmp.iterdir()) == []
+    assert leftover_paths(private_tmp) == []
 
 
 def test_digest_from_workspace_file(tool: ToolName, builder_image: str, workspace: Path) -> None:
@@ -204,7 +204,7 @@ def test_timeout_restores_modes_and_leaves_nothing(
     assert (workspace / "started").exists()
     assert stat.S_IMODE(workspace.stat().st_mode) == 0o700
     assert container_name not in container_names(tool)
-    assert list(private_tmp.iterdir()) == []
+    assert leftover_paths(private_tmp) == []
 
 
 def test_reserved_env_is_refused() -> None:

@@ -17,7 +17,7 @@ import anyio
 import pytest
 
 from tests.conftest import require_runtime
-from tests.fixtures.runtime_state import container_names
+from tests.fixtures.runtime_state import container_names, leftover_paths
 from wfcompute_container.core.execution import RuntimeExecutionResult
 from wfcompute_container.core.resources import ResourceLimits
 from wfcompute_container.core.workloads import CommandWorkload
@@ -91,7 +91,7 @@ def workspace(tmp_path: Path) -> Path:
 
 def assert_nothing_left(tool: ToolName, name: str, private_tmp: Path) -> None:
     assert name not in container_names(tool)
-    assert list(private_tmp.iterdir()) == []
+    assert leftover_paths(private_tmp) == []
 
 
 HARDENING_REPORT = r"""
@@ -385,7 +385,7 @@ def test_nerdctl_through_a_fake_executable(
     assert CANARY not in calls[1]
     assert run_call[-4:] == ["localhost/img:1", "sh", "-c", "true"]
     assert len(calls) == 2  # a clean exit needs no removal
-    assert list(private_tmp.iterdir()) == []
+    assert leftover_paths(private_tmp) == []
 
 
 def test_workspace_modes_untouched_for_command_runs(

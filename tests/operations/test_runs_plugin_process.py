@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import plugin_argv
-from tests.fixtures.runtime_state import container_names
+from tests.fixtures.runtime_state import container_names, leftover_paths
 
 pytest_plugins = ["tests.fixtures.sandbox_images"]
 
@@ -147,7 +147,7 @@ def test_eof_then_exit_finishes_the_run_and_leaves_nothing(
     assert (workspace / "seen.txt").read_text() == CANARY
     assert CANARY not in stderr
     assert name not in container_names(tool)
-    assert list(private_tmp.iterdir()) == []
+    assert leftover_paths(private_tmp) == []
 
 
 def test_cancel_request_answers_cancelled_and_removes_the_container(
@@ -161,7 +161,7 @@ def test_cancel_request_answers_cancelled_and_removes_the_container(
     assert by_id(lines, 1)["error"]["code"] == -32800
     assert CANARY not in stderr
     assert name not in container_names(tool)
-    assert list(private_tmp.iterdir()) == []
+    assert leftover_paths(private_tmp) == []
 
 
 def test_exit_without_shutdown_cleans_up(
@@ -172,7 +172,7 @@ def test_exit_without_shutdown_cleans_up(
     _, _, status = plugin.finish()
     assert status == 1
     assert name not in container_names(tool)
-    assert list(private_tmp.iterdir()) == []
+    assert leftover_paths(private_tmp) == []
 
 
 def test_sigterm_cleans_up(
@@ -184,4 +184,4 @@ def test_sigterm_cleans_up(
     assert status == 0
     assert by_id(lines, 1)["error"]["code"] == -32800
     assert name not in container_names(tool)
-    assert list(private_tmp.iterdir()) == []
+    assert leftover_paths(private_tmp) == []

@@ -11,6 +11,7 @@ from typing import Any
 import anyio
 import pytest
 
+from tests.fixtures.runtime_state import leftover_paths
 from wfcompute_container.errors import InvalidInput
 from wfcompute_container.operations.sandbox import (
     BUILD_TMPFS,
@@ -340,7 +341,11 @@ def test_error_after_the_env_file_removes_it(
             request(workspace=str(tmp_path), env={"A": "1"}),
             dry_run=False,
         )
-    assert list((tmp_path / "tmp").iterdir()) == []
+    # Only this process's instance directory remains, holding its lock and owner record.
+    (root,) = (tmp_path / "tmp").iterdir()
+    assert root.name == f"wfcompute-state-{os.geteuid()}"
+    (instance,) = root.iterdir()
+    assert sorted(path.name for path in instance.iterdir()) == ["lock", "owner.json"]
 
 
 def test_plan_has_no_side_effects(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -356,7 +361,7 @@ def test_plan_has_no_side_effects(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         Runtime(tool="docker"), request(workspace=str(workspace), run_as_root=True, env={"A": "1"})
     )
     assert stat.S_IMODE(workspace.stat().st_mode) == 0o700
-    assert list((tmp_path / "tmp").iterdir()) == []
+    assert leftover_paths(tmp_path / "tmp") == []
 
 
 def mode(path: Path) -> int:

@@ -27,7 +27,7 @@ def go_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_written_in_tmpdir_0600_sorted_and_removed(go_tmp: Path) -> None:
-    env_file = write_env_file({"B": "2", "A": "1"})
+    env_file = write_env_file({"B": "2", "A": "1"}, str(go_tmp))
     assert env_file is not None
     path = Path(env_file.path)
     assert go_tmp in path.parents
@@ -38,19 +38,15 @@ def test_written_in_tmpdir_0600_sorted_and_removed(go_tmp: Path) -> None:
 
 
 def test_no_env_no_file(go_tmp: Path) -> None:
-    assert write_env_file({}) is None
+    assert write_env_file({}, str(go_tmp)) is None
     assert list(go_tmp.iterdir()) == []
 
 
-def test_a_missing_tmpdir_is_an_error_not_a_fallback(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Go's os.TempDir() is $TMPDIR as given: the file is not quietly written elsewhere.
+def test_a_missing_parent_is_an_error_not_a_fallback(tmp_path: Path) -> None:
+    # The file is not quietly written elsewhere.
     missing = tmp_path / "gone"
-    monkeypatch.setenv("TMPDIR", str(missing))
-    monkeypatch.setattr(tempfile, "tempdir", None)
     with pytest.raises(EnvFileError) as info:
-        write_env_file({"TOKEN": "s3cret"})
+        write_env_file({"TOKEN": "s3cret"}, str(missing))
     assert re.fullmatch(
         rf"create sandbox env file: open {re.escape(str(missing))}/wfcompute-sandbox-\S+: "
         "no such file or directory",

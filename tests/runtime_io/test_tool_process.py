@@ -218,15 +218,31 @@ def private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return directory
 
 
-def test_each_tool_gets_a_scratch_tmpdir_inside_ours_removed_after(private_tmp: Path) -> None:
+def instance_contents(tmp: Path) -> list[Path]:
+    """What the plugin instance directories under ``tmp`` hold besides lock and owner."""
+    root = tmp / f"wfcompute-state-{os.geteuid()}"
+    if not root.exists():
+        return []
+    return sorted(
+        path
+        for instance in root.iterdir()
+        for path in instance.iterdir()
+        if path.name not in ("lock", "owner.json", "runtimes.jsonl")
+    )
+
+
+def test_each_tool_gets_a_scratch_tmpdir_in_the_instance_dir_removed_after(
+    private_tmp: Path,
+) -> None:
     first = run(run_tool, ["sh", "-c", 'printf %s "$TMPDIR"'])
     second = run(run_tool, ["sh", "-c", 'printf %s "$TMPDIR"'])
     seen = [Path(first.stdout.decode()), Path(second.stdout.decode())]
     assert seen[0] != seen[1]
     for scratch in seen:
-        assert scratch.parent == private_tmp
+        # <TMPDIR>/wfcompute-state-<euid>/<instance>/wfcompute-tool-*
+        assert scratch.parent.parent == private_tmp / f"wfcompute-state-{os.geteuid()}"
         assert scratch.name.startswith(SCRATCH_PREFIX)
-    assert list(private_tmp.iterdir()) == []
+    assert instance_contents(private_tmp) == []
 
 
 @pytest.mark.parametrize("end", ["exited", "timeout", "cancelled"])
@@ -245,7 +261,7 @@ def test_what_a_tool_leaves_in_its_tmpdir_is_removed(private_tmp: Path, end: str
             assert result.stop_reason == end
 
     anyio.run(scenario)
-    assert list(private_tmp.iterdir()) == []
+    assert instance_contents(private_tmp) == []
 
 
 def test_rootless_without_a_runtime_dir_keeps_our_tmpdir(

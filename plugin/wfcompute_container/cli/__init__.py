@@ -63,7 +63,10 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "probe": ("probe", "probe this machine's container runtimes (table, or --json)"),
     "probe-image": ("probe", "build the conformance probe image offline"),
     "managed-runtime": ("managed", "install, check, remove managed containerd bundles"),
+    "leftovers": ("leftovers", "show or reap what dead plugin instances left"),
 }
+REAPING_COMMANDS = ("probe", "probe-image")
+"""Sub-commands that run container tools: like `serve`, they first reap dead instances."""
 _GLOBAL_OPTIONS_WITH_VALUE = ("--log-level", "--max-message-bytes", "--max-concurrency")
 
 
@@ -180,11 +183,23 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reap_dead_instances(args: argparse.Namespace) -> None:
+    import anyio
+
+    from ..operations.reaper import reap_at_start
+    from ..rpc.logs import configure_logging
+
+    configure_logging(log_level_from(args))
+    anyio.run(reap_at_start)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(command_of(arguments))
     args = parser.parse_args(arguments)
     try:
+        if args.command in REAPING_COMMANDS:
+            _reap_dead_instances(args)
         status: int = args.func(args)
     except KeyboardInterrupt:
         return 130

@@ -23,11 +23,12 @@ import anyio.lowlevel
 
 from ..core.resources import ResourceLimits
 from ..core.wire import GoBytes, WireModel
-from ..errors import InvalidInput
+from ..errors import InvalidInput, RuntimeUnavailable
 from ..goparity.paths import abs_path, clean, escapes, rel
 from ..goparity.text import contains_any, first_non_empty, quote, trim_space
 from ..redaction import redact_tool_detail as redact_tool_detail  # re-exported
 from ..redaction import redact_tool_text
+from ..runtime_io.instance_state import Instance, StateDirError, current_instance
 from ..runtime_io.tool_process import DEFAULT_OUTPUT_LIMIT, ContainerRef, StopReason, run_tool
 from ..workspace.artifacts import directory_size
 from .container_paths import sandbox_working_dir
@@ -268,14 +269,15 @@ def prepare(
             step()
 
     try:
-        if request.run_as_root and not dry_run:
-            try:
-                undo.append(relax_workspace_modes(workspace))
-            except WorkspaceModeError as exc:
-                raise InvalidInput(str(exc)) from exc
+        instance = None if dry_run else _instance()
+        if request.run_as_root and instance is not None:
+            _relax_step(instance, workspace, undo)
         container_name = CONTAINER_NAME_PLACEHOLDER if dry_run else new_container_name()
         network = sandbox_network(request.network)
         args = ["run", "--rm", "--name", container_name]
+        if instance is not None:
+            # Labels find the container after a crash, even one the tool was still creating.
+            args.extend(instance.container_labels(deadline_seconds))
         args.extend(network if flag is None else flag for flag in _BASE_RUN_FLAGS)
         if tool == "podman" and deadline_seconds is not None and not dry_run:
             # podman enforces the deadline itself, so the container cannot outlive it even
@@ -312,7 +314,7 @@ def prepare(
         for mount in request.data_mounts or []:
             host, container = validate_mount(mount)
             args.extend(("-v", f"{host}:{container}:{'ro' if mount.read_only else 'rw'}"))
-        env_file = _env_file_step(request.env or {}, dry_run, undo)
+        env_file = _env_file_step(request.env or {}, instance, undo)
         if env_file is not None:
             args.extend(("--env-file", env_file))
         if request.entrypoint_override:
@@ -323,6 +325,8 @@ def prepare(
         args.extend(("--", request.image))
         args.extend(request.command)
         scope_args = validate_runtime_scope(tool, runtime.scope)
+        if instance is not None:
+            instance.record_runtime(tool, scope_args)
     except BaseException:
         cleanup()
         raise
@@ -331,21 +335,59 @@ def prepare(
         scope_args=scope_args,
         args=args,
         container_name=container_name,
-        cleanup=cleanup,
+        cleanup=_once(cleanup),
         workspace=workspace,
     )
 
 
+def _instance() -> Instance:
+    try:
+        return current_instance()
+    except StateDirError as exc:
+        raise RuntimeUnavailable(str(exc)) from exc
+
+
+def _once(step: Callable[[], None]) -> Callable[[], None]:
+    """``step`` run at most once (a run cleans up as soon as the tool client is gone, and
+    again, as a no-op, on its way out)."""
+    done = False
+
+    def run_once() -> None:
+        nonlocal done
+        if not done:
+            done = True
+            step()
+
+    return run_once
+
+
+def _relax_step(instance: Instance, workspace: str, undo: list[Callable[[], None]]) -> None:
+    """Relax the workspace for a root container, journalled in the instance directory."""
+    try:
+        journal = instance.mode_journal(workspace)
+    except OSError as exc:
+        raise RuntimeUnavailable(f"cannot journal sandbox workspace modes: {exc.strerror}") from exc
+    try:
+        restore = relax_workspace_modes(workspace, journal)
+    except BaseException as exc:
+        journal.remove()
+        if isinstance(exc, WorkspaceModeError):
+            raise InvalidInput(str(exc)) from exc
+        raise
+    undo.append(journal.remove)  # runs after the restore (undo steps run last first)
+    undo.append(restore)
+
+
 def _env_file_step(
-    env: dict[str, str], dry_run: bool, undo: list[Callable[[], None]]
+    env: dict[str, str], instance: Instance | None, undo: list[Callable[[], None]]
 ) -> str | None:
     try:
-        if dry_run:
+        if instance is None:
             if not env:
                 return None
             validate_env(env)
             return ENV_FILE_PLACEHOLDER
-        written = write_env_file(env)
+        written = write_env_file(env, instance.directory)
     except EnvFileError as exc:
         raise InvalidInput(str(exc)) from exc
     if written is None:
@@ -378,6 +420,12 @@ async def run(
         prepared = await anyio.to_thread.run_sync(
             functools.partial(prepare, runtime, request, dry_run=False, deadline_seconds=timeout)
         )
+
+    async def release() -> None:
+        # The client is gone: the env file (secrets) and relaxed modes go now, before a
+        # container removal that a hung daemon can stall past the plugin's own exit.
+        await anyio.to_thread.run_sync(prepared.cleanup)
+
     try:
         await anyio.lowlevel.checkpoint()
         tool_run = await run_tool(
@@ -388,6 +436,7 @@ async def run(
             container=ContainerRef(
                 prepared.tool, prepared.container_name, tuple(prepared.scope_args)
             ),
+            after_client=release,
         )
         with anyio.CancelScope(shield=True):
             workspace_bytes = await anyio.to_thread.run_sync(directory_size, request.workspace)

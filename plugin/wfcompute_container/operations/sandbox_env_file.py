@@ -11,11 +11,11 @@ import shutil
 import tempfile
 from collections.abc import Mapping
 
-from ..goparity.dirs import temp_dir
 from ..goparity.oserror import errno_text, path_error
 from ..goparity.text import quote
 
 ENV_FILE_PREFIX = "wfcompute-sandbox-env-"
+ENV_DIR_PREFIX = "wfcompute-sandbox-"
 MAX_ENV_LINE_BYTES = 65_000
 """Bytes of one `NAME=value` line. podman and Docker read env files with Go's bufio.Scanner,
 whose default token bound is 64 KiB: a longer line fails inside the tool, so it is refused
@@ -73,14 +73,17 @@ class EnvFile:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def write_env_file(env: Mapping[str, str]) -> EnvFile | None:
-    """Validate ``env`` and write it; None (no file) when it is empty."""
+def write_env_file(env: Mapping[str, str], parent: str) -> EnvFile | None:
+    """Validate ``env`` and write it in a new directory under ``parent``; None when empty.
+
+    ``parent`` is the plugin instance directory (runtime_io.instance_state), so a file left
+    by a killed plugin is found and removed by the next start.
+    """
     if not env:
         return None
     keys = validate_env(env)
     try:
-        # In Go's os.TempDir(), as the reference: no fallback to another directory.
-        directory = tempfile.mkdtemp(prefix="wfcompute-sandbox-", dir=temp_dir())
+        directory = tempfile.mkdtemp(prefix=ENV_DIR_PREFIX, dir=parent)
     except OSError as exc:
         raise EnvFileError(f"create sandbox env file: {_os_text(exc)}") from exc
     env_file = EnvFile(directory, "")

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from ..goparity.oserror import path_error
 
@@ -50,15 +51,23 @@ def _relaxed_mode(st_mode: int) -> int | None:
     return None
 
 
-def relax_workspace_modes(workspace: str) -> Callable[[], None]:
+class Journal(Protocol):
+    """Where each relaxation is written down before it is made (runtime_io.instance_state)."""
+
+    def record(self, parts: Sequence[str], device: int, inode: int, mode: int) -> None: ...
+
+
+def relax_workspace_modes(workspace: str, journal: Journal | None = None) -> Callable[[], None]:
     """Relax modes under ``workspace`` (absolute, cleaned); return the restore function.
 
-    Raises WorkspaceModeError with the reference's text on failure, after restoring.
+    Each entry's old mode goes to ``journal`` before its chmod, so a restore is possible even
+    when this process dies mid-run (``restore_journalled``). Raises WorkspaceModeError with
+    the reference's text on failure, and restores on every exception path.
     """
     recorded: list[_Recorded] = []
     try:
-        _relax(workspace, recorded)
-    except WorkspaceModeError:
+        _relax(workspace, recorded, journal)
+    except BaseException:
         _restore(workspace, recorded)
         raise
 
@@ -68,7 +77,17 @@ def relax_workspace_modes(workspace: str) -> Callable[[], None]:
     return restore
 
 
-def _relax(workspace: str, recorded: list[_Recorded]) -> None:
+def restore_journalled(
+    workspace: str, entries: Sequence[tuple[Sequence[str], int, int, int]]
+) -> None:
+    """Put back the modes a dead process journalled: (parts, device, inode, mode) each."""
+    recorded = [
+        _Recorded("", tuple(parts), device, inode, mode) for parts, device, inode, mode in entries
+    ]
+    _restore(workspace, recorded)
+
+
+def _relax(workspace: str, recorded: list[_Recorded], journal: Journal | None) -> None:
     try:
         os.lstat(workspace)
         root_fd = os.open(workspace, _OPEN_ENTRY)
@@ -79,7 +98,7 @@ def _relax(workspace: str, recorded: list[_Recorded]) -> None:
     stack: list[tuple[int, str, tuple[str, ...], list[str]]] = []
     try:
         try:
-            names = _visit(root_fd, workspace, (), recorded)
+            names = _visit(root_fd, workspace, (), recorded, journal)
         except BaseException:
             os.close(root_fd)
             raise
@@ -105,7 +124,7 @@ def _relax(workspace: str, recorded: list[_Recorded]) -> None:
                     f"{path_error('lstat', child_path, exc)}"
                 ) from exc
             try:
-                child_names = _visit(child_fd, child_path, (*parts, name), recorded)
+                child_names = _visit(child_fd, child_path, (*parts, name), recorded, journal)
             except BaseException:
                 os.close(child_fd)
                 raise
@@ -119,7 +138,11 @@ def _relax(workspace: str, recorded: list[_Recorded]) -> None:
 
 
 def _visit(
-    fd: int, path: str, parts: tuple[str, ...], recorded: list[_Recorded]
+    fd: int,
+    path: str,
+    parts: tuple[str, ...],
+    recorded: list[_Recorded],
+    journal: Journal | None,
 ) -> list[str] | None:
     """Record and relax the entry open at ``fd``; a directory's child names, last first."""
     try:
@@ -132,6 +155,11 @@ def _visit(
     relaxed = _relaxed_mode(info.st_mode)
     if relaxed is None:
         return None
+    if journal is not None and relaxed != stat.S_IMODE(info.st_mode):
+        try:
+            journal.record(parts, info.st_dev, info.st_ino, stat.S_IMODE(info.st_mode))
+        except OSError as exc:
+            raise WorkspaceModeError(f"journal sandbox workspace mode of {path}: {exc}") from exc
     kind = "dir" if stat.S_ISDIR(info.st_mode) else "file"
     try:
         _chmod_fd(fd, relaxed)

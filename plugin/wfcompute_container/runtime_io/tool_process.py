@@ -4,21 +4,22 @@ The container a tool starts outlives the tool's client process when that is kill
 abnormal end (deadline, output limit, cancellation, a failed start) also removes the
 container by name, in a shielded clean-up with its own deadline.
 
-Each tool process also gets a scratch TMPDIR of its own, inside ours, removed once it is
+Each tool process also gets a scratch TMPDIR of its own, in the plugin instance directory
+(runtime_io.instance_state, so a killed plugin's are reaped), removed once it is
 reaped: podman writes short-lived temporary files there (image metadata, build layers), and a
 client killed by a cancellation or a deadline cannot remove them itself.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
 import signal
 import stat
 import subprocess
-import tempfile
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -26,9 +27,9 @@ import anyio
 import anyio.abc
 import anyio.to_thread
 
-from ..goparity.dirs import temp_dir
 from ..goparity.oserror import path_error
 from .exec_errors import ExecError, StartError, ToolNotFound, error_for_returncode
+from .instance_state import StateDirError, current_instance
 from .tool_lookup import look_path
 
 log = logging.getLogger(__name__)
@@ -109,11 +110,15 @@ async def run_tool(
     output_limit: int | None = DEFAULT_OUTPUT_LIMIT,
     container: ContainerRef | None = None,
     cleanup_timeout: float = CLEANUP_TIMEOUT_SECONDS,
+    after_client: Callable[[], Awaitable[None]] | None = None,
 ) -> ToolRun:
     """Run ``argv`` (``argv[0]`` looked up on PATH) to completion, deadline or output limit.
 
     stdin is fed only when non-empty (otherwise the null device, as Go's runner does). On
     cancellation the process is killed and the container removed before Cancelled propagates.
+    ``after_client`` runs once the client process is gone and before any container removal:
+    what it undoes (secret env files, relaxed modes) then does not wait on a daemon that may
+    hang.
     """
     try:
         executable = look_path(argv[0])
@@ -151,6 +156,8 @@ async def run_tool(
     finally:
         with anyio.CancelScope(shield=True):
             await _kill_and_reap(process, cleanup_timeout)
+            if after_client is not None:
+                await after_client()
             returncode = process.returncode
             tool_failed = returncode is None or returncode < 0 or returncode >= 125
             if container is not None and (
@@ -177,7 +184,10 @@ def _make_scratch_dir() -> str | None:
     if not _runtime_dir_independent_of_tmpdir():
         return None
     try:
-        return tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=temp_dir())
+        return current_instance().private_dir(SCRATCH_PREFIX)
+    except StateDirError as exc:
+        log.debug("no scratch TMPDIR for a tool process: %s", exc)
+        return None
     except OSError as exc:
         log.debug("no scratch TMPDIR for a tool process: %s", exc.strerror or exc)
         return None
@@ -282,7 +292,13 @@ async def remove_container(container: ContainerRef, cleanup_timeout: float) -> b
             if listing.error is not None and not listing.started:
                 return False
             await anyio.sleep(0.2)
-    log.warning("container %s could not be removed within %ss", container.name, cleanup_timeout)
+    log.warning(
+        "container %s could not be removed within %ss; left for the next start's reaper",
+        container.name,
+        cleanup_timeout,
+    )
+    with contextlib.suppress(StateDirError):
+        current_instance().mark_unclean()
     return False
 
 

@@ -19,6 +19,8 @@ from collections.abc import Awaitable, Callable
 from functools import cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+import anyio
+
 from .. import __version__
 from ..resources import data_path
 from ..rpc.engine import EngineConfig, serve
@@ -291,13 +293,29 @@ async def run(settings: ServerSettings, *, stdin_fd: int = 0, stdout_fd: int = 1
         max_message_bytes=settings.max_message_bytes,
         max_concurrent_requests=settings.max_concurrent_requests,
     )
-    return await serve(
-        server.handlers(),
-        initialize=server.initialize,
-        config=config,
-        stdin_fd=stdin_fd,
-        stdout_fd=stdout_fd,
-        log=logging.getLogger("wfcompute.rpc"),
-        inline=server.inline_handler,
-        check_shutdown=server.check_shutdown_params,
-    )
+    async with anyio.create_task_group() as background:
+        if settings.reap_at_start:
+            # What dead instances left is reaped while we already serve: it never touches a
+            # live instance's work, so it need not delay the host's first request.
+            background.start_soon(_reap_at_start)
+        status = await serve(
+            server.handlers(),
+            initialize=server.initialize,
+            config=config,
+            stdin_fd=stdin_fd,
+            stdout_fd=stdout_fd,
+            log=logging.getLogger("wfcompute.rpc"),
+            inline=server.inline_handler,
+            check_shutdown=server.check_shutdown_params,
+        )
+        background.cancel_scope.cancel()
+    return status
+
+
+async def _reap_at_start() -> None:
+    from ..operations.reaper import reap_at_start
+
+    try:
+        await reap_at_start()
+    except Exception:
+        logging.getLogger("wfcompute.reaper").exception("reaping dead instances failed")

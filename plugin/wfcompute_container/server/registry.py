@@ -31,6 +31,8 @@ class ServerSettings:
     conformance_image: str | None = None
     max_message_bytes: int = 16 * 1024 * 1024
     max_concurrent_requests: int = 32
+    reap_at_start: bool = True
+    """Reap what dead plugin instances left (operations.reaper) when serving starts."""
 
 
 @dataclass
