@@ -109,6 +109,9 @@ class EngineConfig:
     stop_grace_seconds: float = 9.0
     """After exit/signal/closed stdout, how long cancelled handlers get to clean up before
     the process is ended anyway (PROTOCOL.md promises an exit within 10 s)."""
+    on_stop: Callable[[float], None] | None = None
+    """Called once, on the event loop, when a stop begins, with ``stop_grace_seconds``: the
+    application bounds its clean-up by it, so cancelled requests still get their answer."""
 
     def __post_init__(self) -> None:
         if self.max_message_bytes < 1:
@@ -325,9 +328,11 @@ class _Engine:
             scope.cancel()
         if self._inflight:
             self._log.info("%s: cancelling %d in-flight request(s)", reason, len(self._inflight))
+        grace = self._config.stop_grace_seconds
+        if self._config.on_stop is not None:
+            self._config.on_stop(grace)
         for entry in list(self._inflight.values()):
             self._cancel(entry, f"request cancelled: {reason}")
-        grace = self._config.stop_grace_seconds
         self._watchdog = threading.Timer(
             grace, self._hard_exit, args=(f"still running {grace:g} s after {reason}",)
         )

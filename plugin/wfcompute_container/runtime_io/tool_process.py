@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import shutil
 import signal
@@ -26,6 +27,7 @@ from typing import Literal
 import anyio
 import anyio.abc
 import anyio.to_thread
+from anyio.lowlevel import RunVar
 
 from ..goparity.oserror import path_error
 from .exec_errors import ExecError, StartError, ToolNotFound, error_for_returncode
@@ -272,26 +274,45 @@ async def _kill_and_reap(process: anyio.abc.Process, cleanup_timeout: float) -> 
         await process.wait()
 
 
+# Per event-loop run: the removals in progress and the latest end a stop allows them.
+_removal_scopes: RunVar[set[anyio.CancelScope]] = RunVar("wfcompute_removal_scopes")
+_removal_deadline: RunVar[float] = RunVar("wfcompute_removal_deadline", default=math.inf)
+
+
+def _scopes() -> set[anyio.CancelScope]:
+    try:
+        return _removal_scopes.get()
+    except LookupError:
+        scopes: set[anyio.CancelScope] = set()
+        _removal_scopes.set(scopes)
+        return scopes
+
+
+def limit_cleanup(seconds: float) -> None:
+    """The plugin is stopping: every container removal, running or to come, ends within
+    ``seconds``. What a hung runtime keeps is left to the next start's reaper, and the
+    cancelled requests get their answers before the process ends."""
+    deadline = min(_removal_deadline.get(), anyio.current_time() + seconds)
+    _removal_deadline.set(deadline)
+    for scope in _scopes():
+        scope.deadline = min(scope.deadline, deadline)
+
+
 async def remove_container(container: ContainerRef, cleanup_timeout: float) -> bool:
     """Force-remove the container by name until the tool no longer lists it.
 
     A killed client may leave the daemon still creating the container, so removal is checked
-    and retried within ``cleanup_timeout``. Returns True when the name is gone.
+    and retried within ``cleanup_timeout`` (shortened by ``limit_cleanup``). Returns True
+    when the name is gone.
     """
     base = [container.tool, *container.scope_args]
-    with anyio.move_on_after(cleanup_timeout):
-        while True:
-            # kill first: `podman rm -f` would give the workload its 10 s stop grace period.
-            await run_tool([*base, "kill", container.name], output_limit=1 << 20)
-            await run_tool([*base, "rm", "-f", container.name], output_limit=1 << 20)
-            listing = await run_tool(
-                [*base, "ps", "-a", "--format", "{{.Names}}"], output_limit=16 << 20
-            )
-            if listing.error is None and not _lists_name(listing.stdout, container.name):
-                return True
-            if listing.error is not None and not listing.started:
-                return False
-            await anyio.sleep(0.2)
+    with anyio.move_on_after(cleanup_timeout) as scope:
+        scope.deadline = min(scope.deadline, _removal_deadline.get())
+        _scopes().add(scope)
+        try:
+            return await _remove_until_gone(container, base)
+        finally:
+            _scopes().discard(scope)
     log.warning(
         "container %s could not be removed within %ss; left for the next start's reaper",
         container.name,
@@ -300,6 +321,21 @@ async def remove_container(container: ContainerRef, cleanup_timeout: float) -> b
     with contextlib.suppress(StateDirError):
         current_instance().mark_unclean()
     return False
+
+
+async def _remove_until_gone(container: ContainerRef, base: list[str]) -> bool:
+    while True:
+        # kill first: `podman rm -f` would give the workload its 10 s stop grace period.
+        await run_tool([*base, "kill", container.name], output_limit=1 << 20)
+        await run_tool([*base, "rm", "-f", container.name], output_limit=1 << 20)
+        listing = await run_tool(
+            [*base, "ps", "-a", "--format", "{{.Names}}"], output_limit=16 << 20
+        )
+        if listing.error is None and not _lists_name(listing.stdout, container.name):
+            return True
+        if listing.error is not None and not listing.started:
+            return False
+        await anyio.sleep(0.2)
 
 
 def _lists_name(listing: bytes, name: str) -> bool:

@@ -292,6 +292,7 @@ async def run(settings: ServerSettings, *, stdin_fd: int = 0, stdout_fd: int = 1
     config = EngineConfig(
         max_message_bytes=settings.max_message_bytes,
         max_concurrent_requests=settings.max_concurrent_requests,
+        on_stop=_bound_cleanup,
     )
     async with anyio.create_task_group() as background:
         if settings.reap_at_start:
@@ -310,6 +311,16 @@ async def run(settings: ServerSettings, *, stdin_fd: int = 0, stdout_fd: int = 1
         )
         background.cancel_scope.cancel()
     return status
+
+
+STOP_ANSWER_MARGIN_SECONDS = 3.0
+"""Of the stop grace, what is kept for answering and exiting after container removal ends."""
+
+
+def _bound_cleanup(grace: float) -> None:
+    from ..runtime_io.tool_process import limit_cleanup
+
+    limit_cleanup(max(grace - STOP_ANSWER_MARGIN_SECONDS, 0.5))
 
 
 async def _reap_at_start() -> None:
