@@ -32,6 +32,7 @@ from wfcompute_container.rpc import (  # noqa: E402
     current_request,
     protect_stdin,
     protect_stdout,
+    reserve_answer_memory,
     serve,
 )
 
@@ -120,6 +121,14 @@ def build_handlers(stdin_fd: int) -> tuple[dict[str, Handler], Handler]:
                 return {"pending": pending}
             await anyio.sleep(_POLL)
 
+    async def reserve(params: Any) -> Any:
+        """Mark `<name>.asking`, reserve `bytes` of answer memory, mark `<name>.reserved`,
+        answer with `size` bytes of padding."""
+        _mark(params["dir"], params["name"], "asking")
+        await reserve_answer_memory(params["bytes"])
+        _mark(params["dir"], params["name"], "reserved")
+        return {"pad": "x" * params.get("size", 0)}
+
     async def ran_as_task(params: Any) -> Any:
         return {"via": "task", "params": params}
 
@@ -134,6 +143,7 @@ def build_handlers(stdin_fd: int) -> tuple[dict[str, Handler], Handler]:
         "not_json": not_json,
         "stray_output": stray_output,
         "pending_input": pending_input,
+        "reserve": reserve,
     }
     return handlers, initialize
 
@@ -177,6 +187,7 @@ def main() -> int:
     parser.add_argument("--max-queued-requests", type=int, default=256)
     parser.add_argument("--max-queued-bytes", type=int, default=64 * 1024 * 1024)
     parser.add_argument("--stop-grace", type=float, default=9.0)
+    parser.add_argument("--answer-memory-bytes", type=int, default=0)
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args()
 
@@ -190,6 +201,7 @@ def main() -> int:
         max_queued_requests=args.max_queued_requests,
         max_queued_bytes=args.max_queued_bytes,
         stop_grace_seconds=args.stop_grace,
+        answer_memory_bytes=args.answer_memory_bytes,
     )
 
     async def run() -> int:

@@ -139,7 +139,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import anyio
 
     from ..rpc.logs import configure_logging
-    from ..rpc.stdio import protect_stdin, protect_stdout
+    from ..rpc.stdio import protect_stdin, protect_stdout, return_large_allocations
     from ..server.app import run
     from ..server.registry import ServerSettings
 
@@ -149,6 +149,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_message_bytes=args.max_message_bytes,
         max_concurrent_requests=args.max_concurrency,
     )
+    return_large_allocations()
     # Children and stray writes see /dev/null and stderr; the protocol uses private copies.
     stdout_fd = protect_stdout()
     stdin_fd = protect_stdin()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -65,10 +66,16 @@ OUTPUT_LIMIT_HIT = "output_bytes"
 CORE_GO_PACKAGE = "protocol"
 
 _ModelT = TypeVar("_ModelT", bound=BaseModel)
+ReserveOutput = Callable[[int], Awaitable[None]]
+"""Awaited with a run's output size before that output is read back into memory."""
 
 
 async def run_command(
-    invocation: Invocation, runtime: Runtime | None, *, max_message_bytes: int | None = None
+    invocation: Invocation,
+    runtime: Runtime | None,
+    *,
+    max_message_bytes: int | None = None,
+    reserve_output: ReserveOutput | None = None,
 ) -> RuntimeExecutionResult:
     """The Go plugin's RunSandboxedCommand, with the errors of docs/PROTOCOL.md §5."""
     runtime, workload = _workload_of(invocation, runtime, WORKLOAD_COMMAND, CommandWorkload)
@@ -89,7 +96,13 @@ async def run_command(
         limits=request.limits,
     )
     result = await _run_sandboxed(
-        runtime, invocation, sandbox_request, timeout_ms, "sandboxed command", max_message_bytes
+        runtime,
+        invocation,
+        sandbox_request,
+        timeout_ms,
+        "sandboxed command",
+        max_message_bytes,
+        reserve_output,
     )
 
     allowlist = workload.artifact_allowlist or []
@@ -111,7 +124,11 @@ async def run_command(
 
 
 async def run_container_build(
-    invocation: Invocation, runtime: Runtime | None, *, max_message_bytes: int | None = None
+    invocation: Invocation,
+    runtime: Runtime | None,
+    *,
+    max_message_bytes: int | None = None,
+    reserve_output: ReserveOutput | None = None,
 ) -> RuntimeExecutionResult:
     """Reference SandboxRuntimeContainerBuildAdapter.BuildSandboxedContainer (docs/PROTOCOL.md §5).
 
@@ -154,6 +171,7 @@ async def run_container_build(
         timeout_ms,
         "sandboxed container build",
         max_message_bytes,
+        reserve_output,
     )
 
     if result.exit_code == 0:
@@ -220,6 +238,7 @@ async def _run_sandboxed(
     timeout_ms: int,
     what: str,
     max_message_bytes: int | None,
+    reserve_output: ReserveOutput | None,
 ) -> RuntimeExecutionResult:
     """Run the container and turn its outcome into a result; a stop (deadline, output limit,
     tool failure) raises with that result attached."""
@@ -229,6 +248,7 @@ async def _run_sandboxed(
         sandbox_request,
         timeout=timeout_ms / 1000,
         output_limit=output_bound(invocation.request.limits.output_bytes, max_message_bytes),
+        reserve_output=reserve_output,
     )
     result = _result(started, outcome)
     limit_hit = first_non_empty(invocation.timeout_limit_hit, DEFAULT_TIMEOUT_LIMIT_HIT)

@@ -14,7 +14,7 @@ import functools
 import math
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -407,6 +407,7 @@ async def run(
     *,
     timeout: float | None,
     output_limit: int | None = None,
+    reserve_output: Callable[[int], Awaitable[None]] | None = None,
 ) -> SandboxRunResult:
     """Run ``request`` to its end, deadline or output limit; undo everything on every path out.
 
@@ -437,6 +438,7 @@ async def run(
                 prepared.tool, prepared.container_name, tuple(prepared.scope_args)
             ),
             after_client=release,
+            reserve_output=reserve_output,
         )
         with anyio.CancelScope(shield=True):
             workspace_bytes = await anyio.to_thread.run_sync(directory_size, request.workspace)

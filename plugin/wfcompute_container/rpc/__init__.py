@@ -5,6 +5,7 @@ from wfcompute_container.rpc.engine import (
     Handler,
     InlineHandler,
     current_request,
+    reserve_answer_memory,
     serve,
 )
 from wfcompute_container.rpc.errors import RpcError
@@ -20,5 +21,6 @@ __all__ = [
     "current_request",
     "protect_stdin",
     "protect_stdout",
+    "reserve_answer_memory",
     "serve",
 ]

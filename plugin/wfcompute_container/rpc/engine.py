@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import enum
+import functools
 import logging
 import os
 import secrets
@@ -106,6 +107,9 @@ class EngineConfig:
     """Requests waiting for a slot before stdin is no longer read."""
     max_queued_bytes: int = 64 * 1024 * 1024
     """Bytes of input lines whose requests wait for a slot before stdin is no longer read."""
+    answer_memory_bytes: int = 0
+    """Answer memory handlers may reserve (``reserve_answer_memory``); 0: four times
+    ``max_message_bytes``."""
     stop_grace_seconds: float = 9.0
     """After exit/signal/closed stdout, how long cancelled handlers get to clean up before
     the process is ended anyway (PROTOCOL.md promises an exit within 10 s)."""
@@ -135,6 +139,57 @@ _current_request: contextvars.ContextVar[RequestInfo | None] = contextvars.Conte
 def current_request() -> RequestInfo | None:
     """The request whose handler is running in this task (for log lines and names)."""
     return _current_request.get()
+
+
+_answer_reserver: contextvars.ContextVar[Callable[[int], Awaitable[None]] | None] = (
+    contextvars.ContextVar("wfcompute_rpc_answer_reserver", default=None)
+)
+
+
+async def reserve_answer_memory(nbytes: int) -> None:
+    """Wait until ``nbytes`` of the server's answer memory is free, and hold it until this
+    request's answer line has been written to stdout.
+
+    A handler about to bring a large result into memory (a run's spooled output) calls this
+    first, so many large answers finishing at once are built and written a few at a time
+    instead of all at once. Outside a served request it returns at once.
+    """
+    reserve = _answer_reserver.get()
+    if reserve is not None:
+        await reserve(nbytes)
+
+
+class _ByteBudget:
+    """Bytes handed out first come, first served; a request above the capacity gets all of it."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.available = capacity
+        self._waiters: deque[tuple[int, anyio.Event]] = deque()
+
+    async def acquire(self, nbytes: int) -> int:
+        wanted = max(0, min(nbytes, self.capacity))
+        if not self._waiters and self.available >= wanted:
+            self.available -= wanted
+            return wanted
+        ready = anyio.Event()
+        self._waiters.append((wanted, ready))
+        try:
+            await ready.wait()
+        except BaseException:
+            if (wanted, ready) in self._waiters:
+                self._waiters.remove((wanted, ready))
+            elif ready.is_set():
+                self.release(wanted)  # granted just as we were cancelled
+            raise
+        return wanted
+
+    def release(self, nbytes: int) -> None:
+        self.available += nbytes
+        while self._waiters and self._waiters[0][0] <= self.available:
+            wanted, ready = self._waiters.popleft()
+            self.available -= wanted
+            ready.set()
 
 
 class _Phase(enum.Enum):
@@ -169,6 +224,8 @@ class _InFlight:
     holds_slot: bool = False
     queued: bool = False
     finished: bool = False
+    reserved: int = 0
+    """Answer memory this request holds until its answer line is written."""
     # Made only when something waits for this request (initialize, shutdown): creating an
     # Event for every request is a measurable share of a small request's cost.
     _done: anyio.Event | None = None
@@ -291,6 +348,12 @@ class _Engine:
         self._writer_done = anyio.Event()
         self._requests_tg: TaskGroup | None = None
         self._out: MemoryObjectSendStream[bytes] | None = None
+        self._answer_budget = _ByteBudget(
+            config.answer_memory_bytes or 4 * config.max_message_bytes
+        )
+        self._lines_sent = 0  # lines handed to the writer
+        self._lines_written = 0  # of those, written (or dropped: stdout gone)
+        self._written: anyio.Event = anyio.Event()
 
     # ----- top level -------------------------------------------------------------------
 
@@ -432,20 +495,26 @@ class _Engine:
             async with receive:
                 async for line in receive:
                     if self._stdout_closed:
+                        self._count_written(1)
                         continue  # keep draining so no sender ever blocks on a dead stdout
+                    data, count = self._with_ready_lines(line, receive)
                     try:
-                        await self._writer.write(self._with_ready_lines(line, receive))
+                        await self._writer.write(data)
                     except OSError as exc:
                         self._stdout_closed = True
                         self._log.warning("stdout is no longer writable (%s)", exc.strerror or exc)
                         self._stop(0, "stdout closed by the host")
+                    finally:
+                        self._count_written(count)
         finally:
             self._writer_done.set()
 
     @staticmethod
-    def _with_ready_lines(first: bytes, receive: MemoryObjectReceiveStream[bytes]) -> bytes:
+    def _with_ready_lines(
+        first: bytes, receive: MemoryObjectReceiveStream[bytes]
+    ) -> tuple[bytes, int]:
         """`first` and the messages already queued behind it, as one write (fewer syscalls;
-        no message waits for another)."""
+        no message waits for another), and how many lines that is."""
         lines = [first]
         size = len(first)
         while size < _COALESCE_BYTES:
@@ -455,12 +524,14 @@ class _Engine:
                 break
             lines.append(line)
             size += len(line)
+        count = len(lines)
         lines.append(b"")
-        return b"\n".join(lines)
+        return b"\n".join(lines), count
 
     async def _send(self, encoded: bytes) -> None:
         assert self._out is not None
         await self._out.send(encoded)
+        self._lines_sent += 1
 
     async def _deliver(self, encoded: bytes) -> None:
         """A finished request's answer, queued for the writer without a detour through the
@@ -470,6 +541,22 @@ class _Engine:
             self._out.send_nowait(encoded)
         except anyio.WouldBlock:
             await self._out.send(encoded)
+        self._lines_sent += 1
+
+    def _count_written(self, lines: int) -> None:
+        self._lines_written += lines
+        self._written.set()
+        self._written = anyio.Event()
+
+    async def _wait_written(self, line: int) -> None:
+        """Until the writer has dealt with the ``line``-th line sent (or stopped)."""
+        while self._lines_written < line and not self._writer_done.is_set():
+            written = self._written
+            with anyio.move_on_after(1.0):  # re-checks writer_done now and then
+                await written.wait()
+
+    async def _reserve(self, entry: _InFlight, nbytes: int) -> None:
+        entry.reserved += await self._answer_budget.acquire(nbytes)
 
     async def _send_error(self, request_id: RequestId | None, error: RpcError) -> None:
         await self._send(marshal_bytes(_error_response(request_id, error)))
@@ -696,26 +783,43 @@ class _Engine:
 
     async def _run_request(self, entry: _InFlight) -> None:
         request = entry.request
+        line: int | None = None  # which line sent to the writer is this request's answer
         try:
             response = await self._call(entry)
             encoded, as_given = self._encode(request, response)
             if request.method == INITIALIZE and as_given and "result" in response:
                 self._phase = _Phase.READY
+            del response
             # Forget the id before answering: a host may reuse it as soon as it has the answer.
             self._inflight.pop(id_key(request.id), None)
             await entry.deliver(encoded)
+            line = self._lines_sent
+            del encoded
         finally:
             self._inflight.pop(id_key(request.id), None)
             if entry.holds_slot:
                 entry.holds_slot = False
                 self._release_slot()
             entry.mark_done()
+            if entry.reserved:
+                await self._release_when_written(entry, line)
+
+    async def _release_when_written(self, entry: _InFlight, line: int | None) -> None:
+        """Give back the answer memory once the answer is out (at once when it never was)."""
+        try:
+            if line is not None:
+                with anyio.CancelScope(shield=True):
+                    await self._wait_written(line)
+        finally:
+            reserved, entry.reserved = entry.reserved, 0
+            self._answer_budget.release(reserved)
 
     async def _call(self, entry: _InFlight) -> dict[str, Any]:
         request = entry.request
         if entry.scope.cancel_called:  # cancelled before it started: don't start it at all
             return _error_response(request.id, errors.cancelled(entry.cancel_reason))
         token = _current_request.set(RequestInfo(request.id, request.method))
+        reserver = _answer_reserver.set(functools.partial(self._reserve, entry))
         try:
             with entry.scope:
                 try:
@@ -731,6 +835,7 @@ class _Engine:
             # Only reached when the scope caught its own cancellation.
             return _error_response(request.id, errors.cancelled(entry.cancel_reason))
         finally:
+            _answer_reserver.reset(reserver)
             _current_request.reset(token)
 
     def _encode(self, request: Request, response: dict[str, Any]) -> tuple[bytes, bool]:

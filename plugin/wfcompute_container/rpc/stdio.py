@@ -8,6 +8,7 @@ move to private close-on-exec descriptors and fds 0/1 are pointed somewhere harm
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
 import os
 import sys
@@ -45,3 +46,26 @@ def protect_stdin() -> int:
     os.dup2(devnull, 0)
     os.close(devnull)
     return private
+
+
+M_MMAP_THRESHOLD = -3  # glibc <malloc.h>
+LARGE_ALLOCATION_BYTES = 1 << 20
+
+
+def return_large_allocations() -> bool:
+    """Have glibc serve every allocation of 1 MiB or more with its own mapping, given back to
+    the system when freed. False where the C library has no ``mallopt`` (not glibc).
+
+    glibc raises its mmap threshold each time a mapped block is freed (up to 32 MiB), so after
+    the first large answer, later ones come from the heap, whose freed space is kept: a
+    server that builds a few 16 MiB answer lines keeps their high-water mark for good. With a
+    fixed threshold the plugin's RSS falls back after each one (benchmarks/output_memory.py).
+    """
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    mallopt.restype = ctypes.c_int
+    return bool(mallopt(M_MMAP_THRESHOLD, LARGE_ALLOCATION_BYTES))

@@ -20,9 +20,10 @@ import shutil
 import signal
 import stat
 import subprocess
+import tempfile
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass
+from typing import BinaryIO, Literal
 
 import anyio
 import anyio.abc
@@ -83,25 +84,99 @@ class ToolRun:
         return self.error.exit_code
 
 
-@dataclass
-class _Capture:
-    limit: int | None
-    stdout: bytearray = field(default_factory=bytearray)
-    stderr: bytearray = field(default_factory=bytearray)
-    limit_hit: bool = False
+class _Spool:
+    """One output stream, kept in an anonymous file (no name: nothing to leave behind).
 
-    def add(self, target: bytearray, chunk: bytes) -> bool:
+    Should the disk refuse (full, read-only), what is left of the stream is kept in memory
+    instead: still bounded by the run's output limit, and the run is not failed for it.
+    """
+
+    def __init__(self) -> None:
+        self.size = 0
+        self._file: BinaryIO | None = None
+        self._memory: bytearray | None = None
+
+    def write(self, chunk: bytes) -> None:
+        if not chunk:
+            return
+        if self._memory is None:
+            try:
+                if self._file is None:
+                    self._file = _anonymous_file()
+                # To the page cache, on the event loop: a 64 KiB write costs microseconds, a
+                # thread hand-off per chunk would cost more.
+                self._file.write(chunk)
+                self.size += len(chunk)
+                return
+            except OSError as exc:
+                log.warning("output spool unavailable, keeping output in memory: %s", exc)
+                self._memory = bytearray(self._read_file())
+        self._memory.extend(chunk)
+        self.size += len(chunk)
+
+    def _read_file(self) -> bytes:
+        if self._file is None:
+            return b""
+        try:
+            self._file.seek(0)
+            return self._file.read(self.size)
+        except OSError:
+            return b""
+
+    def read(self) -> bytes:
+        if self._memory is not None:
+            return bytes(self._memory)
+        return self._read_file()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self._memory = None
+
+
+def _anonymous_file() -> BinaryIO:
+    try:
+        directory: str | None = current_instance().directory
+    except StateDirError:
+        directory = None
+    # O_TMPFILE where the file system has it: the file never has a name.
+    return tempfile.TemporaryFile(dir=directory, buffering=0)
+
+
+class _Capture:
+    """stdout and stderr of one process, spooled to disk up to ``limit`` bytes together.
+
+    The plugin's memory does not grow with a workload's output: chunks go to anonymous files
+    as they arrive and are read back once, when the run is over.
+    """
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.stdout = _Spool()
+        self.stderr = _Spool()
+        self.limit_hit = False
+
+    @property
+    def total(self) -> int:
+        return self.stdout.size + self.stderr.size
+
+    def add(self, target: _Spool, chunk: bytes) -> bool:
         """Keep ``chunk``; False when that takes the total past the limit (the rest is dropped)."""
         if self.limit is None:
-            target.extend(chunk)
+            target.write(chunk)
             return True
-        room = self.limit - len(self.stdout) - len(self.stderr)
+        room = self.limit - self.total
         if len(chunk) > room:
-            target.extend(chunk[: max(room, 0)])
+            target.write(chunk[: max(room, 0)])
             self.limit_hit = True
             return False
-        target.extend(chunk)
+        target.write(chunk)
         return True
+
+    def close(self) -> None:
+        self.stdout.close()
+        self.stderr.close()
 
 
 async def run_tool(
@@ -113,6 +188,7 @@ async def run_tool(
     container: ContainerRef | None = None,
     cleanup_timeout: float = CLEANUP_TIMEOUT_SECONDS,
     after_client: Callable[[], Awaitable[None]] | None = None,
+    reserve_output: Callable[[int], Awaitable[None]] | None = None,
 ) -> ToolRun:
     """Run ``argv`` (``argv[0]`` looked up on PATH) to completion, deadline or output limit.
 
@@ -120,7 +196,8 @@ async def run_tool(
     cancellation the process is killed and the container removed before Cancelled propagates.
     ``after_client`` runs once the client process is gone and before any container removal:
     what it undoes (secret env files, relaxed modes) then does not wait on a daemon that may
-    hang.
+    hang. Output is spooled to disk while the process runs; ``reserve_output(n)`` is awaited
+    before its ``n`` bytes are read back into memory (the server bounds answer memory by it).
     """
     try:
         executable = look_path(argv[0])
@@ -168,8 +245,14 @@ async def run_tool(
                 run.container_removed = await remove_container(container, cleanup_timeout)
             await process.aclose()
             await _remove_scratch_dir(scratch)
-    run.stdout = bytes(capture.stdout)
-    run.stderr = bytes(capture.stderr)
+    try:
+        if reserve_output is not None:
+            # Wait for the plugin's answer memory before the output comes back into it.
+            await reserve_output(capture.total)
+        run.stdout = capture.stdout.read()
+        run.stderr = capture.stderr.read()
+    finally:
+        capture.close()
     run.returncode = process.returncode
     run.error = error_for_returncode(process.returncode if process.returncode is not None else -9)
     return run
@@ -245,7 +328,7 @@ async def _feed(stream: anyio.abc.ByteSendStream, data: bytes) -> None:
 async def _pump(
     stream: anyio.abc.ByteReceiveStream,
     capture: _Capture,
-    target: bytearray,
+    target: _Spool,
     done: anyio.Event,
     group: anyio.abc.TaskGroup,
 ) -> None:

@@ -9,6 +9,7 @@ from ..core.wire import WireModel
 from ..operations.invocations import Invocation
 from ..operations.runs import run_command, run_container_build
 from ..operations.sandbox import Runtime, SandboxRunRequest, ToolName, plan
+from ..rpc import reserve_answer_memory
 from .registry import MethodDef, RequestContext
 
 
@@ -38,15 +39,28 @@ async def _sandbox_plan(params: SandboxPlanParams, _: RequestContext) -> Sandbox
     return SandboxPlanResult(tool=params.runtime.tool, argv=argv)
 
 
+ANSWER_MEMORY_FACTOR = 4
+"""Memory an answer takes per byte of output: the bytes, their base64, the JSON line."""
+
+
+async def _reserve_output(nbytes: int) -> None:
+    await reserve_answer_memory(ANSWER_MEMORY_FACTOR * nbytes)
+
+
 async def _command_run(params: RunParams, ctx: RequestContext) -> RuntimeExecutionResult:
-    # The output bound keeps the answer (result or -32012 with the partial one) in one line.
+    # The output bound keeps the answer (result or -32012 with the partial one) in one line;
+    # the reservation keeps many large answers from being in memory at once.
     limit = ctx.settings.max_message_bytes
-    return await run_command(params.invocation, params.runtime, max_message_bytes=limit)
+    return await run_command(
+        params.invocation, params.runtime, max_message_bytes=limit, reserve_output=_reserve_output
+    )
 
 
 async def _container_build_run(params: RunParams, ctx: RequestContext) -> RuntimeExecutionResult:
     limit = ctx.settings.max_message_bytes
-    return await run_container_build(params.invocation, params.runtime, max_message_bytes=limit)
+    return await run_container_build(
+        params.invocation, params.runtime, max_message_bytes=limit, reserve_output=_reserve_output
+    )
 
 
 METHODS: list[MethodDef] = [
