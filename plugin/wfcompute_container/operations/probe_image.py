@@ -14,6 +14,13 @@ Checks, and the field each one decides:
 * ``proof``: sha256sum of the written file equals the hash of the bytes meant to be written.
 * ``cleanup``: the written file is removed and gone afterwards.
 
+Facts for the host to judge (operations.probe_claims), one ``key:value`` detail each: ``uid``
+and ``gid`` of the run, ``userns`` (``mapped`` unless /proc/self/uid_map is the identity map),
+``capeff``, ``nonewprivs`` and ``seccomp`` from /proc/self/status, ``pids-limit`` and
+``memory-limit`` (cgroup v2 ``pids.max``/``memory.max``, else v1 ``pids/pids.max`` and
+``memory/memory.limit_in_bytes``), and ``tmp-mount`` (which of noexec, nosuid, nodev /tmp
+is mounted with, from /proc/self/mountinfo).
+
 The image is a root filesystem (operations.images: static busybox, its applets, the script)
 loaded with ``<tool> import``: no registry, no Dockerfile, no network.
 """
@@ -140,6 +147,59 @@ if [ -n "$written" ]; then
   fi
 else
   note "cleanup:nothing-written"
+fi
+
+# Facts about the sandbox itself; the host judges them against what the run asked for.
+# The run's user (it wrote and read back the workspace file above).
+note "uid:$(safe "$(id -u 2>/dev/null)")"
+note "gid:$(safe "$(id -g 2>/dev/null)")"
+
+# User namespace: the identity map "0 0 4294967295" means none.
+uid_map=$(tr -s ' \t' ' ' < /proc/self/uid_map 2>/dev/null | sed 's/^ //; s/ $//')
+if [ -z "$uid_map" ]; then
+  note "userns:unreadable"
+elif [ "$uid_map" = "0 0 4294967295" ]; then
+  note "userns:identity"
+else
+  note "userns:mapped"
+fi
+
+# /proc/self/status: effective capabilities, no_new_privs, seccomp mode (2 = filter).
+status_field() { sed -n "s/^$1:[[:space:]]*//p" /proc/self/status 2>/dev/null | head -n 1; }
+capeff=$(status_field CapEff)
+note "capeff:$(safe "${capeff:-unreadable}")"
+nonewprivs=$(status_field NoNewPrivs)
+note "nonewprivs:$(safe "${nonewprivs:-unreadable}")"
+seccomp=$(status_field Seccomp)
+note "seccomp:$(safe "${seccomp:-unreadable}")"
+
+# cgroup limits: v2 files at the cgroup root, else the v1 controllers.
+first_readable() {
+  for candidate in "$@"; do
+    if [ -r "$candidate" ]; then
+      head -n 1 "$candidate" 2>/dev/null
+      return 0
+    fi
+  done
+  return 1
+}
+pids=$(first_readable /sys/fs/cgroup/pids.max /sys/fs/cgroup/pids/pids.max)
+note "pids-limit:$(safe "${pids:-unreadable}")"
+memory=$(first_readable /sys/fs/cgroup/memory.max /sys/fs/cgroup/memory/memory.limit_in_bytes)
+note "memory-limit:$(safe "${memory:-unreadable}")"
+
+# /tmp: a separate mount with noexec, nosuid and nodev (/proc/self/mountinfo field 6).
+tmp_options=$(awk '$5 == "/tmp" { print $6 }' /proc/self/mountinfo 2>/dev/null | tail -n 1)
+if [ -z "$tmp_options" ]; then
+  note "tmp-mount:not-mounted"
+else
+  tmp_flags=""
+  for flag in noexec nosuid nodev; do
+    case ",$tmp_options," in
+      *",$flag,"*) tmp_flags="${tmp_flags:+$tmp_flags+}$flag" ;;
+    esac
+  done
+  note "tmp-mount:${tmp_flags:-none}"
 fi
 
 printf '{"workspace":%s,"network":%s,"env":%s,"proof":%s,"cleanup":%s,"details":[%s]}\n' \

@@ -30,8 +30,11 @@ from ..core.backends import (
     supported_executors,
 )
 from ..core.descriptors import ExecutorRef
+from ..core.enums import RUNTIME_ISOLATION_USER_NAMESPACE
 from ..core.managed_bundle import ManagedRuntimeBundleDescriptor
+from ..core.resources import ResourceLimits
 from ..core.rules import NON_SHIPPABLE_MARKERS, public_text_errors
+from ..errors import InvalidInput, PluginError
 from ..goparity.dirs import mkdir_all, temp_dir
 from ..goparity.jsonenc import marshal
 from ..goparity.oserror import is_not_exist, os_error_of, path_error
@@ -40,6 +43,8 @@ from ..goparity.text import fields, first_non_empty, go_lower, quote, trim_space
 from ..goparity.timefmt import is_zero_time
 from ..redaction import contains_secret
 from ..runtime_io.tool_process import ContainerRef
+from . import sandbox
+from .probe_claims import ClaimPlan, claim_details, failed_claims, failure_reason, judge_claims
 from .probe_evidence import EvidenceDecodeError, decode_evidence
 from .probe_runner import CommandOutcome, ExecProbeRunner, ProbeRunner
 
@@ -53,7 +58,12 @@ DEFAULT_CONFORMANCE_IMAGE = (
 DEFAULT_VERSION_ARGS: tuple[str, ...] = ("version", "--format", "{{.Client.Version}}")
 DEFAULT_RUNTIME_PROFILES: tuple[str, ...] = ("sandboxed-oci-v1", "container-build-v1")
 DEFAULT_TIMEOUT_MS = 60_000
-PROBE_ENV = "WFCOMPUTE_RUNTIME_PROBE=1"
+PROBE_ENV_NAME = "WFCOMPUTE_RUNTIME_PROBE"
+PROBE_ENV = PROBE_ENV_NAME + "=1"
+# The conformance run asks for a memory limit so the image can prove it is in effect.
+DEFAULT_CONFORMANCE_MEMORY_BYTES = 256 * 1024 * 1024
+# The pids limit every sandboxed run gets (operations.sandbox's base run flags).
+SANDBOX_PIDS_LIMIT = 256
 WORKSPACE_TEMP_PREFIX = "wfcompute-runtime-probe-"
 CONTAINER_NAME_PREFIX = "wfcompute-probe-"
 
@@ -88,6 +98,38 @@ DOCKER_SERVER_COMPONENTS_ARGS = (
 # Tools whose self-report can be checked: each names itself in `<tool> --version`.
 _KNOWN_TOOLS = ("podman", "docker", "nerdctl")
 
+# What a backend needs the runtime to say about itself (ProbeOptions.expected_identity).
+IDENTITY_PODMAN_ROOTLESS = "podman-rootless"
+IDENTITY_PODMAN_ROOTFUL = "podman-rootful"
+IDENTITY_DOCKER_DESKTOP = "docker-desktop"
+IDENTITY_DOCKER_ENGINE = "docker-engine"
+IDENTITY_DOCKER_ENGINE_ROOTLESS = "docker-engine-rootless"
+_IDENTITY_NAMES = {
+    IDENTITY_PODMAN_ROOTLESS: "rootless podman",
+    IDENTITY_PODMAN_ROOTFUL: "rootful podman",
+    IDENTITY_DOCKER_DESKTOP: "Docker Desktop",
+    IDENTITY_DOCKER_ENGINE: "Docker Engine",
+    IDENTITY_DOCKER_ENGINE_ROOTLESS: "rootless Docker Engine",
+}
+# A backend's expected identity and the modes that satisfy it (default: itself only). A
+# rootless Docker Engine is still a shared-kernel Docker Engine.
+_ACCEPTED_IDENTITIES: dict[str, tuple[str, ...]] = {
+    IDENTITY_DOCKER_ENGINE: (IDENTITY_DOCKER_ENGINE, IDENTITY_DOCKER_ENGINE_ROOTLESS),
+}
+# The runtime's own word on its mode: podman's rootless flag and seccomp support, Docker's
+# operating system (``Docker Desktop`` for Desktop) and security options (``name=rootless``,
+# ``name=seccomp,profile=...``).
+PODMAN_INFO_ARGS = (
+    "info",
+    "--format",
+    "{{.Host.Security.Rootless}}|{{.Host.Security.SECCOMPEnabled}}",
+)
+DOCKER_INFO_ARGS = ("info", "--format", "{{.OperatingSystem}}|{{.SecurityOptions}}")
+_INFO_ARGS = {"podman": PODMAN_INFO_ARGS, "docker": DOCKER_INFO_ARGS}
+_DOCKER_DESKTOP_OS = "docker desktop"
+# Tools command.run can run (operations.sandbox.ToolName): the conformance run needs its argv.
+_SANDBOX_TOOLS = ("docker", "podman", "nerdctl")
+
 
 @dataclass(frozen=True)
 class ProbeOptions:
@@ -112,6 +154,9 @@ class ProbeOptions:
     generated_at: datetime | None = None
     runtime_scope_args: tuple[str, ...] = ()
     managed_bundle: ManagedRuntimeBundleDescriptor | None = None
+    expected_identity: str = ""
+    """One of the ``IDENTITY_*`` modes the runtime must report (empty: any)."""
+    conformance_memory_bytes: int = DEFAULT_CONFORMANCE_MEMORY_BYTES
 
 
 @dataclass(frozen=True)
@@ -123,6 +168,51 @@ class ProbeResults:
     provider_capabilities: list[ProviderCapabilityReport]
 
 
+@dataclass(frozen=True)
+class RuntimeIdentity:
+    """A runtime's own word on its mode; ``mode`` is an ``IDENTITY_*`` value, "" when unknown."""
+
+    mode: str = ""
+    seccomp: bool = False
+    """The runtime says it applies a seccomp filter to its containers."""
+    problem: str = ""
+    """Why the mode is unknown (redacted)."""
+
+    def details(self) -> list[str]:
+        if self.mode == "":
+            return []
+        return [f"identity:{self.mode}", f"runtime-seccomp:{'on' if self.seccomp else 'off'}"]
+
+
+def podman_identity(info: str) -> RuntimeIdentity:
+    """``{{.Host.Security.Rootless}}|{{.Host.Security.SECCOMPEnabled}}`` from podman info."""
+    rootless, _, seccomp = trim_space(info).partition("|")
+    modes = {"true": IDENTITY_PODMAN_ROOTLESS, "false": IDENTITY_PODMAN_ROOTFUL}
+    mode = modes.get(trim_space(rootless))
+    if mode is None:
+        return RuntimeIdentity(problem="podman info does not say whether it is rootless")
+    return RuntimeIdentity(mode=mode, seccomp=trim_space(seccomp) == "true")
+
+
+def docker_identity(info: str) -> RuntimeIdentity:
+    """``{{.OperatingSystem}}|{{.SecurityOptions}}`` from docker info: Docker Desktop names
+    itself as the operating system; the security options name rootless mode and seccomp."""
+    system, sep, options = trim_space(info).rpartition("|")
+    if not sep or trim_space(system) == "":
+        return RuntimeIdentity(problem="docker info does not name its operating system")
+    if _DOCKER_DESKTOP_OS in go_lower(system):
+        mode = IDENTITY_DOCKER_DESKTOP
+    elif "name=rootless" in options:
+        mode = IDENTITY_DOCKER_ENGINE_ROOTLESS
+    else:
+        mode = IDENTITY_DOCKER_ENGINE
+    seccomp = any(
+        option.startswith("name=seccomp") and "profile=unconfined" not in option
+        for option in options.strip("[]").split()
+    )
+    return RuntimeIdentity(mode=mode, seccomp=seccomp)
+
+
 def default_probes(
     generated_at: datetime | None = None,
     *,
@@ -130,11 +220,38 @@ def default_probes(
     conformance_command: Sequence[str] = (),
     conformance_workspace: str = "",
 ) -> list[ProbeOptions]:
-    """The three built-in probes, in the reference order."""
+    """The built-in probes: the reference three in its order, then the rootful podman and
+    Docker Engine backends (what a Linux machine without Desktop or rootless mode has)."""
     rows = (
-        ("podman-rootless", "podman", "user-namespace", "system-installed"),
-        ("docker-desktop", "docker", "vm-backed-container", "desktop-managed"),
-        ("nerdctl-containerd", "nerdctl", "shared-kernel-container", "system-installed"),
+        (
+            "podman-rootless",
+            "podman",
+            "user-namespace",
+            "system-installed",
+            IDENTITY_PODMAN_ROOTLESS,
+        ),
+        (
+            "docker-desktop",
+            "docker",
+            "vm-backed-container",
+            "desktop-managed",
+            IDENTITY_DOCKER_DESKTOP,
+        ),
+        ("nerdctl-containerd", "nerdctl", "shared-kernel-container", "system-installed", ""),
+        (
+            "podman-rootful",
+            "podman",
+            "shared-kernel-container",
+            "system-installed",
+            IDENTITY_PODMAN_ROOTFUL,
+        ),
+        (
+            "docker-engine",
+            "docker",
+            "shared-kernel-container",
+            "system-installed",
+            IDENTITY_DOCKER_ENGINE,
+        ),
     )
     return [
         ProbeOptions(
@@ -151,8 +268,9 @@ def default_probes(
             runtime_profiles=DEFAULT_RUNTIME_PROFILES,
             conformance_profiles=(DEFAULT_CONFORMANCE_PROFILE,),
             generated_at=generated_at,
+            expected_identity=identity,
         )
-        for backend_id, tool, isolation, burden in rows
+        for backend_id, tool, isolation, burden, identity in rows
     ]
 
 
@@ -191,7 +309,7 @@ async def probe_backend(
 ) -> RuntimeBackendReport:
     """Probe one backend; never raises (cancellation of the caller aside)."""
     options = _with_defaults(options)
-    probe = _Probe(options, runner or ExecProbeRunner())
+    probe = _Probe(options, runner or ExecProbeRunner(), timeout_ms)
     try:
         with anyio.move_on_after(timeout_ms / 1000) as deadline:
             await probe.run()
@@ -221,10 +339,12 @@ def _with_defaults(options: ProbeOptions) -> ProbeOptions:
 
 
 class _Probe:
-    def __init__(self, options: ProbeOptions, runner: ProbeRunner) -> None:
+    def __init__(self, options: ProbeOptions, runner: ProbeRunner, timeout_ms: int) -> None:
         assert options.generated_at is not None
         self.options = options
         self.runner = runner
+        self.timeout_ms = timeout_ms
+        self.identity_problem = ""
         self.workspace: _Workspace | None = None
         self.report = RuntimeBackendReport(
             protocol_version=PROTOCOL_VERSION,
@@ -242,6 +362,9 @@ class _Probe:
         )
 
     def fail(self, status: str, reason: str) -> None:
+        if self.identity_problem and not reason.startswith(self.identity_problem):
+            # The runtime already said it is not this backend; whatever failed next, say both.
+            reason = f"{self.identity_problem}; {reason}"
         self.report.status = status
         self.report.reason = reason
         self.report.executor_providers = None
@@ -284,6 +407,8 @@ class _Probe:
             report.version = version
         if not await self._server_identity_matches():
             return
+        identity = await self._runtime_identity()
+        self.identity_problem = self._identity_problem(identity)
 
         try:
             self.workspace = _Workspace.acquire(options.conformance_workspace)
@@ -294,10 +419,27 @@ class _Probe:
             )
             return
 
-        name = CONTAINER_NAME_PREFIX + secrets.token_hex(8)
-        argv = conformance_argv(options, self.workspace.path, name)
-        container = ContainerRef(options.command, name, tuple(options.runtime_scope_args))
-        conformance = await self.runner.run(argv, container)
+        request = conformance_request(options, self.workspace.path)
+        try:
+            with anyio.CancelScope(shield=True):
+                prepared = await anyio.to_thread.run_sync(
+                    self._prepare, request, self.timeout_ms / 1000
+                )
+        except PluginError as err:
+            self.fail(
+                STATUS_DEGRADED,
+                redact_probe_detail(f"runtime conformance probe failed: {err}"),
+            )
+            return
+        try:
+            argv = [options.command, *prepared.scope_args, *prepared.args]
+            container = ContainerRef(
+                options.command, prepared.container_name, tuple(prepared.scope_args)
+            )
+            conformance = await self.runner.run(argv, container)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(prepared.cleanup)
         if conformance.error is not None:
             self.fail(
                 STATUS_DEGRADED,
@@ -313,11 +455,45 @@ class _Probe:
                 redact_probe_detail(f"runtime conformance evidence incomplete: {err}"),
             )
             return
+        plan = ClaimPlan(
+            uid=os.getuid(),
+            gid=os.getgid(),
+            pids_limit=SANDBOX_PIDS_LIMIT,
+            memory_bytes=max(options.conformance_memory_bytes, 0),
+            user_namespace=options.isolation_mode == RUNTIME_ISOLATION_USER_NAMESPACE,
+            seccomp=identity.seccomp,
+        )
+        results = judge_claims(evidence.details or [], plan)
+        checked = [*(evidence.details or []), *identity.details(), *claim_details(results)]
+        evidence = evidence.model_copy(update={"details": checked})
+        failed = failed_claims(results)
+        if failed or self.identity_problem:
+            problems = [self.identity_problem] if self.identity_problem else []
+            if failed:
+                problems.append(failure_reason(failed))
+            self.fail(STATUS_DEGRADED, redact_probe_detail("; ".join(problems)))
+            # What was measured stays in the report: the host sees which claims held.
+            report.evidence = evidence
+            return
         report.status = STATUS_SUPPORTED
         providers, executors = executor_claims(report.runtime_profiles or [], report.version)
         report.executor_providers = providers or None
         report.executors = executors or None
         report.evidence = evidence
+
+    def _prepare(self, request: sandbox.SandboxRunRequest, deadline: float) -> sandbox.PreparedRun:
+        """command.run's argv for the conformance run, under the probe's own container name."""
+        options = self.options
+        if options.tool not in _SANDBOX_TOOLS:
+            raise InvalidInput(f"tool {quote(options.tool)} has no sandbox run profile")
+        scope = list(options.runtime_scope_args) or None
+        runtime = sandbox.Runtime.model_validate({"tool": options.tool, "scope": scope})
+        prepared = sandbox.prepare(runtime, request, dry_run=False, deadline_seconds=deadline)
+        # `run --rm --name NAME`: the probe's prefix tells probe containers from runs'.
+        name = CONTAINER_NAME_PREFIX + secrets.token_hex(8)
+        args = list(prepared.args)
+        args[args.index(prepared.container_name)] = name
+        return replace(prepared, args=args, container_name=name)
 
     def _attach_bundle(self) -> bool:
         """The managed-bundle step (reference v0.4.0); False when the probe ends here."""
@@ -365,6 +541,36 @@ class _Probe:
         if outcome.error is not None:
             return True
         return self._judge_identity(identify_runtime(outcome.stdout), "engine")
+
+    async def _runtime_identity(self) -> RuntimeIdentity:
+        """What the runtime says about its own mode (``podman info``, ``docker info``)."""
+        options = self.options
+        info_args = _INFO_ARGS.get(options.tool)
+        if info_args is None:
+            return RuntimeIdentity()
+        outcome = await self.runner.run([options.command, *options.runtime_scope_args, *info_args])
+        if outcome.error is not None:
+            return RuntimeIdentity(problem=_failure_reason(f"{options.tool} info failed", outcome))
+        text = outcome.stdout.decode("utf-8", errors="replace")
+        if options.tool == "podman":
+            return podman_identity(text)
+        return docker_identity(text)
+
+    def _identity_problem(self, identity: RuntimeIdentity) -> str:
+        """Why the runtime's own word rules this backend out ("" when it does not)."""
+        expected = self.options.expected_identity
+        if expected == "":
+            return ""
+        if identity.mode == "":
+            why = identity.problem or f"{self.options.tool} info did not say"
+            return redact_probe_detail(f"runtime identity unknown: {why}")
+        if identity.mode in _ACCEPTED_IDENTITIES.get(expected, (expected,)):
+            return ""
+        return (
+            f"runtime identity mismatch: {self.options.backend_id} needs "
+            f"{_IDENTITY_NAMES.get(expected, expected)}, {self.options.tool} info reports "
+            f"{_IDENTITY_NAMES.get(identity.mode, identity.mode)}"
+        )
 
     def _judge_identity(self, actual: str | None, what: str) -> bool:
         claimed = self.options.tool
@@ -415,27 +621,17 @@ class _Probe:
         )
 
 
-def conformance_argv(options: ProbeOptions, workspace: str, container_name: str) -> list[str]:
-    """The conformance run: reference argv plus ``--name`` so a timeout can remove it."""
-    return [
-        options.command,
-        *options.runtime_scope_args,
-        "run",
-        "--rm",
-        "--name",
-        container_name,
-        "--network",
-        "none",
-        "-v",
-        f"{workspace}:/workspace",
-        "-w",
-        "/workspace",
-        "-e",
-        PROBE_ENV,
-        "--read-only",
-        options.conformance_image,
-        *options.conformance_command,
-    ]
+def conformance_request(options: ProbeOptions, workspace: str) -> sandbox.SandboxRunRequest:
+    """The conformance run as command.run would run it: its hardening, user, read-only root,
+    network none and a memory limit, plus the probe's env and workspace."""
+    return sandbox.SandboxRunRequest(
+        image=options.conformance_image,
+        command=list(options.conformance_command),
+        workspace=workspace,
+        env={PROBE_ENV_NAME: "1"},
+        network="none",
+        limits=ResourceLimits(memory_bytes=max(options.conformance_memory_bytes, 0)),
+    )
 
 
 def _shippable(report: RuntimeBackendReport) -> RuntimeBackendReport:
@@ -445,7 +641,11 @@ def _shippable(report: RuntimeBackendReport) -> RuntimeBackendReport:
     path, a non-hex digest); such a report is degraded instead, naming the first problem.
     """
     problem = report.validate_at(report.generated_at)
-    if problem is None or report.status != STATUS_SUPPORTED:
+    if problem is None:
+        return report
+    if report.status != STATUS_SUPPORTED:
+        # A degraded report keeps what was measured only while that is shippable.
+        report.evidence = RuntimeBackendEvidence()
         return report
     first = problem.split("\n", 1)[0]
     report.status = STATUS_DEGRADED
