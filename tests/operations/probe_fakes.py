@@ -14,9 +14,44 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-FULL_EVIDENCE = json.dumps(
-    {"workspace": True, "network": True, "env": True, "proof": True, "cleanup": True}
-)
+# What the probe image reports when every claim holds for a run of this process (its uid and
+# gid, command.run's pids limit, the probe's 256 MiB memory limit, a user namespace).
+FACT_DETAILS = [
+    "wfcompute-sandbox-probe-v1",
+    "env:ok",
+    "network:loopback-only",
+    "workspace:ok",
+    "rootfs:read-only",
+    "cleanup:ok",
+    f"uid:{os.getuid()}",
+    f"gid:{os.getgid()}",
+    "userns:mapped",
+    "capeff:0000000000000000",
+    "nonewprivs:1",
+    "seccomp:2",
+    "pids-limit:256",
+    f"memory-limit:{256 * 1024 * 1024}",
+    "tmp-mount:noexec+nosuid+nodev",
+]
+BOOLEAN_EVIDENCE = {"workspace": True, "network": True, "env": True, "proof": True, "cleanup": True}
+FULL_EVIDENCE = json.dumps(BOOLEAN_EVIDENCE | {"details": FACT_DETAILS})
+# `info --format ...` answers: what rootless podman and Docker Desktop say about themselves.
+DEFAULT_INFO = {
+    "podman": "true|true",
+    "docker": "Docker Desktop|[name=seccomp,profile=default name=cgroupns]",
+}
+
+
+def evidence_with(**changes: str | None) -> str:
+    """FULL_EVIDENCE with facts replaced (``key=value``) or dropped (``key=None``)."""
+    details: list[str] = []
+    for detail in FACT_DETAILS:
+        key = detail.partition(":")[0].replace("-", "_")
+        if key not in changes:
+            details.append(detail)
+        elif changes[key] is not None:
+            details.append(f"{detail.partition(':')[0]}:{changes[key]}")
+    return json.dumps(BOOLEAN_EVIDENCE | {"details": details})
 
 
 @dataclass
@@ -37,6 +72,9 @@ class FakeTool:
     run_hangs: bool = False
     run_extra: str = ""
     """Shell run before answering `run` (``$workspace`` is the host side of ``-v``)."""
+    info_stdout: str | None = None
+    """What `info --format ...` prints (None: DEFAULT_INFO for the tool's name)."""
+    info_exit: int = 0
 
     def _server_branch(self) -> str:
         if self.server_components is None:
@@ -47,6 +85,9 @@ class FakeTool:
     def script(self, log: Path) -> str:
         report = self.self_report if self.self_report is not None else f"{self.name} version 5.0.0"
         hang = "/bin/sleep 30"
+        info = self.info_stdout
+        if info is None:
+            info = DEFAULT_INFO.get(self.name, "")
         return f"""#!/bin/sh
 printf '%s\\n' "$*" >> {shlex.quote(str(log))}
 case "$1" in
@@ -59,13 +100,16 @@ case "$1" in
     printf '%s' {shlex.quote(self.version_stdout)}
     printf '%s' {shlex.quote(self.version_stderr)} >&2
     exit {self.version_exit} ;;
+  info)
+    printf '%s\\n' {shlex.quote(info)}
+    exit {self.info_exit} ;;
   kill|rm|ps|stop|inspect)
     exit 0 ;;
 esac
 workspace=""
 previous=""
 for argument in "$@"; do
-  if [ "$previous" = "-v" ]; then workspace="${{argument%%:/workspace}}"; fi
+  if [ "$previous" = "-v" ]; then workspace="${{argument%%:/workspace*}}"; fi
   previous="$argument"
 done
 {self.run_extra}
@@ -88,3 +132,18 @@ def calls(log: Path) -> list[str]:
     if not log.exists():
         return []
     return log.read_text().splitlines()
+
+
+def run_call(log: Path) -> list[str]:
+    """The arguments of the (first) conformance run."""
+    for line in calls(log):
+        words = line.split(" ")
+        if "run" in words[:3]:
+            return words
+    raise AssertionError(f"no run call in {calls(log)}")
+
+
+def run_workspace(argv: list[str]) -> str:
+    """The host workspace of a conformance run's ``-v HOST:/workspace:MODE``."""
+    mount = argv[argv.index("-v") + 1]
+    return mount.split(":/workspace", 1)[0]

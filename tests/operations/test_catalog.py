@@ -40,6 +40,8 @@ def test_shipped_catalog_is_valid_and_complete() -> None:
         "podman-rootless",
         "docker-desktop",
         "nerdctl-containerd",
+        "podman-rootful",
+        "docker-engine",
         "managed-containerd-linux-amd64",
     ]
     for backend in backends.values():

@@ -25,7 +25,7 @@ from tests.operations.managed_fixtures import (
     require_gnupg,
     serve_objects,
 )
-from tests.operations.probe_fakes import FULL_EVIDENCE, FakeTool, calls
+from tests.operations.probe_fakes import FACT_DETAILS, FULL_EVIDENCE, FakeTool, calls
 from wfcompute_container.operations.managed import (
     BundleRequest,
     ManagedRuntimeBundleCatalog,
@@ -135,7 +135,9 @@ def key() -> Iterator[SigningKey]:
 
 def test_probe_of_an_installed_bundle(tmp_path: Path, key: SigningKey) -> None:
     log = tmp_path / "calls.log"
-    evidence = json.dumps(json.loads(FULL_EVIDENCE) | {"details": [f"runtime-scope:{SCOPE}"]})
+    evidence = json.dumps(
+        json.loads(FULL_EVIDENCE) | {"details": [*FACT_DETAILS, f"runtime-scope:{SCOPE}"]}
+    )
     fake = FakeTool("nerdctl", version_stdout="2.3.1-fake", run_stdout=evidence)
     objects = bundle_objects(key, [file("bin/nerdctl", fake.script(log).encode(), 0o755)])
     root = tmp_path / "managed"

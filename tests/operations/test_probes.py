@@ -13,7 +13,7 @@ import anyio
 import pytest
 
 from wfcompute_container.core.backends import RuntimeBackendReport
-from wfcompute_container.operations import probes
+from wfcompute_container.operations import probes, sandbox
 from wfcompute_container.operations.probes import (
     DEFAULT_CONFORMANCE_IMAGE,
     ProbeOptions,
@@ -22,7 +22,15 @@ from wfcompute_container.operations.probes import (
     probe_backend,
 )
 
-from .probe_fakes import FULL_EVIDENCE, FakeTool, calls, install
+from .probe_fakes import (
+    FACT_DETAILS,
+    FULL_EVIDENCE,
+    FakeTool,
+    calls,
+    install,
+    run_call,
+    run_workspace,
+)
 
 GENERATED_AT = datetime(2026, 6, 9, tzinfo=UTC)
 SECRET_MARKERS = ("/home/", ".sock", "token", "credential", "secret", "auth", "password")
@@ -203,7 +211,7 @@ def test_go_platform_names() -> None:
     assert probes.go_arch() in ("amd64", "arm64", "386", "arm", "ppc64le", "s390x", "riscv64")
 
 
-def test_default_probes_are_the_reference_three() -> None:
+def test_default_probes_are_the_reference_three_then_the_real_cases() -> None:
     rows = [
         (p.backend_id, p.family, p.tool, p.command, p.isolation_mode, p.install_burden)
         for p in default_probes()
@@ -219,6 +227,29 @@ def test_default_probes_are_the_reference_three() -> None:
             "shared-kernel-container",
             "system-installed",
         ),
+        (
+            "podman-rootful",
+            "podman",
+            "podman",
+            "podman",
+            "shared-kernel-container",
+            "system-installed",
+        ),
+        (
+            "docker-engine",
+            "docker",
+            "docker",
+            "docker",
+            "shared-kernel-container",
+            "system-installed",
+        ),
+    ]
+    assert [p.expected_identity for p in default_probes()] == [
+        "podman-rootless",
+        "docker-desktop",
+        "",
+        "podman-rootful",
+        "docker-engine",
     ]
     for options in default_probes():
         assert options.version_args == ("version", "--format", "{{.Client.Version}}")
@@ -260,36 +291,76 @@ def test_supported_with_full_evidence(fake_bin: Path, log: Path) -> None:
     assert evidence.digest == (
         "sha256:3db120bd7fa0c7f28658a667f7649cf3dc7fcb2e1abb77f42884f790d9f7f3f3"
     )
-    assert evidence.details == ["distroless-static-v1"]
+    details = evidence.details or []
+    assert details[: len(FACT_DETAILS)] == FACT_DETAILS
+    assert details[len(FACT_DETAILS) :] == [
+        "identity:podman-rootless",
+        "runtime-seccomp:on",
+        "claim:env:held",
+        "claim:loopback-only:held",
+        "claim:workspace:held",
+        "claim:read-only-root:held",
+        "claim:run-user:held",
+        "claim:no-capabilities:held",
+        "claim:no-new-privileges:held",
+        "claim:seccomp:held",
+        "claim:user-namespace:held",
+        "claim:pids-limit:held",
+        "claim:memory-limit:held",
+        "claim:tmp-noexec-nosuid-nodev:held",
+        "claim:cleanup:held",
+    ]
     assert report.generated_at == GENERATED_AT
 
 
-def test_conformance_argv_is_reference_plus_name(fake_bin: Path, log: Path) -> None:
+def test_conformance_argv_is_command_runs_hardened_argv(fake_bin: Path, log: Path) -> None:
     install(fake_bin, FakeTool("podman"), log)
     probe(podman_options())
     recorded = calls(log)
-    assert recorded[0] == "--version"
-    assert recorded[1] == "version --format {{.Client.Version}}"
-    argv = recorded[2].split(" ")
+    assert recorded[:3] == [
+        "--version",
+        "version --format {{.Client.Version}}",
+        "info --format {{.Host.Security.Rootless}}|{{.Host.Security.SECCOMPEnabled}}",
+    ]
+    argv = run_call(log)
     assert argv[:3] == ["run", "--rm", "--name"]
     assert argv[3].startswith("wfcompute-probe-") and len(argv[3]) == len("wfcompute-probe-") + 16
-    workspace = argv[7].removesuffix(":/workspace")
-    assert argv[4:] == [
-        "--network",
-        "none",
-        "-v",
-        f"{workspace}:/workspace",
-        "-w",
-        "/workspace",
-        "-e",
-        "WFCOMPUTE_RUNTIME_PROBE=1",
-        "--read-only",
-        DEFAULT_CONFORMANCE_IMAGE,
-        "/usr/local/bin/wfcompute-sandbox-probe",
+    workspace = run_workspace(argv)
+    # What sandbox.prepare gives command.run, with the probe's name, env and workspace.
+    expected = sandbox.prepare(
+        sandbox.Runtime(tool="podman"),
+        probes.conformance_request(podman_options(), workspace),
+        dry_run=True,
+    ).args
+    expected[3] = argv[3]
+    env_file = argv[argv.index("--env-file") + 1]
+    expected[expected.index("--env-file") + 1] = env_file
+    labels = [i for i, word in enumerate(argv) if word == "--label"]
+    assert labels, "probe containers carry the instance labels the reaper looks for"
+    without_labels = [
+        word for i, word in enumerate(argv) if i not in labels and i - 1 not in labels
     ]
+    timeout = without_labels.index("--timeout")
+    assert without_labels[timeout + 1] == "25"  # the probe's 20 s deadline plus podman's grace
+    del without_labels[timeout : timeout + 2]
+    assert without_labels == expected
+    for flags in (
+        ["--cap-drop", "ALL"],
+        ["--security-opt", "no-new-privileges"],
+        ["--pids-limit", "256"],
+        ["--network", "none"],
+        ["--memory", str(256 * 1024 * 1024)],
+        ["--user", f"{os.getuid()}:{os.getgid()}"],
+        ["--tmpfs", "/tmp:rw,noexec,nosuid,nodev,size=64m"],
+        ["--", DEFAULT_CONFORMANCE_IMAGE, "/usr/local/bin/wfcompute-sandbox-probe"],
+    ):
+        start = argv.index(flags[0])
+        assert argv[start : start + len(flags)] == flags
+    assert "--read-only" in argv
     assert os.path.basename(workspace).startswith("wfcompute-runtime-probe-")
     assert not os.path.exists(workspace), "temporary workspace must be removed"
-    assert len(recorded) == 3
+    assert not os.path.exists(env_file), "the probe's env file must be removed"
+    assert len(recorded) == 4
 
 
 def test_only_requested_profiles_are_advertised(fake_bin: Path, log: Path) -> None:
@@ -431,12 +502,14 @@ def test_evidence_keys_match_case_insensitively_and_unknown_keys_are_ignored(
 ) -> None:
     evidence = (
         '{"WORKSPACE":true,"Network":true,"env":false,"env":true,"proof":true,'
-        '"cleanUp":true,"extra":{"x":[1]},"Details":["probe-v1"],"digest":""}'
+        '"cleanUp":true,"extra":{"x":[1]},"Details":'
+        + json.dumps(["probe-v1", *FACT_DETAILS[1:]])
+        + ',"digest":""}'
     )
     install(fake_bin, FakeTool("podman", run_stdout="\n" + evidence + "\n"), log)
     report = probe(podman_options())
     assert report.status == "supported", report.reason
-    assert report.evidence.details == ["probe-v1"]
+    assert (report.evidence.details or [])[0] == "probe-v1"
     assert report.evidence.digest.startswith("sha256:")
 
 
@@ -530,10 +603,10 @@ def test_hanging_conformance_times_out_and_removes_its_container(fake_bin: Path,
     assert report.status == "degraded"
     assert report.reason == "runtime probe timed out"
     recorded = calls(log)
-    name = recorded[2].split(" ")[3]
+    name = run_call(log)[3]
     assert name.startswith("wfcompute-probe-")
     assert f"rm -f {name}" in recorded
-    workspace = recorded[2].split(" ")[7].removesuffix(":/workspace")
+    workspace = run_workspace(run_call(log))
     assert not os.path.exists(workspace)
 
 
@@ -588,7 +661,7 @@ def test_relative_configured_workspace_is_created_absolute(
     report = probe(podman_options(conformance_workspace="nested/./probe-ws"))
     assert report.status == "supported"
     assert created.is_dir()
-    assert f"-v {created}:/workspace" in calls(log)[2]
+    assert f"-v {created}:/workspace:rw,nosuid,nodev" in " ".join(run_call(log))
     # Created 0700 (as Go's MkdirAll(path, 0o700)), 0703 only while the probe runs.
     assert (fake_bin / "podman.modes").read_text().split() == ["mode=703"]
     assert stat.S_IMODE(created.stat().st_mode) == 0o700
@@ -644,7 +717,13 @@ def test_probe_all_runs_concurrently_keeps_order_and_shares_a_workspace(
 def test_probe_all_mixes_outcomes(fake_bin: Path, log: Path) -> None:
     install(fake_bin, FakeTool("docker", version_exit=1), log)
     results = anyio.run(lambda: probe_all(default_probes(GENERATED_AT), timeout_ms=20_000))
-    assert [r.status for r in results.reports] == ["unsupported", "degraded", "unsupported"]
+    assert [r.status for r in results.reports] == [
+        "unsupported",
+        "degraded",
+        "unsupported",
+        "unsupported",
+        "degraded",
+    ]
     assert results.supported_executors == []
     assert results.provider_capabilities == []
     for report in results.reports:
@@ -661,11 +740,21 @@ def test_custom_version_args_default_and_empty(fake_bin: Path, log: Path) -> Non
     assert calls(log)[1] == ""
 
 
-def test_unknown_tool_skips_self_report_check(fake_bin: Path, log: Path) -> None:
+def test_tool_without_a_sandbox_profile_is_degraded(fake_bin: Path, log: Path) -> None:
+    # command.run cannot run apple-container: nothing proves its sandbox, so no claims.
     install(fake_bin, FakeTool("container", self_report="podman"), log)
     options = podman_options(
-        backend_id="apple", family="apple-container", tool="apple-container", command="container"
+        backend_id="apple",
+        family="apple-container",
+        tool="apple-container",
+        command="container",
+        expected_identity="",
     )
     report = probe(options)
-    assert report.status == "supported"
+    assert report.status == "degraded"
+    assert report.reason == (
+        'runtime conformance probe failed: tool "apple-container" has no sandbox run profile'
+    )
     assert not calls(log)[0].startswith("--version")
+    assert not any(" run " in f" {line} " for line in calls(log))
+    assert_no_claims(report)

@@ -14,7 +14,7 @@ from tests.conftest import require_runtime
 from wfcompute_container.cli import probe as probe_cli
 from wfcompute_container.operations.probe_image import is_static_elf
 
-from .probe_fakes import FakeTool, calls, install
+from .probe_fakes import FakeTool, install, run_call
 
 
 def run_cli(*argv: str) -> int:
@@ -78,7 +78,7 @@ def test_json_with_backend_and_image_from_environment(
     assert [r["backend_id"] for r in result["reports"]] == ["podman-rootless"]
     assert result["reports"][0]["status"] == "supported"
     assert list(result) == ["reports", "supported_executors", "provider_capabilities"]
-    assert " localhost/probe:env " in calls(log)[2]
+    assert "localhost/probe:env" in run_call(log)
 
 
 def test_conformance_image_flag_wins_over_environment(
@@ -99,7 +99,7 @@ def test_conformance_image_flag_wins_over_environment(
         "localhost/probe:flag",
     )
     assert status == 0
-    assert " localhost/probe:flag " in calls(log)[2]
+    assert "localhost/probe:flag" in run_call(log)
     out = capsys.readouterr().out
     assert "nerdctl-containerd" in out and "docker-desktop" not in out
 

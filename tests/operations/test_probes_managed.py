@@ -21,13 +21,15 @@ from wfcompute_container.operations.probes import (
     probe_backend,
 )
 
-from .probe_fakes import FULL_EVIDENCE, FakeTool, calls, install
+from .probe_fakes import FACT_DETAILS, FULL_EVIDENCE, FakeTool, install, run_call
 
 REPO = Path(__file__).resolve().parents[2]
 AT = datetime(2026, 6, 12, tzinfo=UTC)
 BACKEND = "managed-containerd-linux-amd64"
 SCOPE = "wfcompute-06d10e1aef1733a0"
-SCOPED_EVIDENCE = json.dumps(json.loads(FULL_EVIDENCE) | {"details": [f"runtime-scope:{SCOPE}"]})
+SCOPED_EVIDENCE = json.dumps(
+    json.loads(FULL_EVIDENCE) | {"details": [*FACT_DETAILS, f"runtime-scope:{SCOPE}"]}
+)
 
 
 def shipped_bundle() -> ManagedRuntimeBundleDescriptor:
@@ -113,7 +115,7 @@ def test_scoped_run_with_scope_evidence_is_supported(nerdctl: tuple[Path, Path])
     assert report.executors[1].image_digest == claim_digest(
         "sandboxed-container-build", "v2.3.1", "container-build", "image"
     )
-    conformance = calls(log)[2]
+    conformance = " ".join(run_call(log))
     assert conformance.startswith(f"--namespace {SCOPE} run --rm --name wfcompute-probe-")
     assert "pool" not in conformance and "worker" not in conformance
 

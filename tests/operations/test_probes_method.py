@@ -47,12 +47,14 @@ def test_method_is_declared() -> None:
     assert [m.name for m in METHODS] == ["runtime.probe"]
 
 
-def test_default_is_the_three_builtin_probes_with_one_timestamp() -> None:
+def test_default_is_the_five_builtin_probes_with_one_timestamp() -> None:
     chosen = probe_options_from(params())
     assert [p.backend_id for p in chosen] == [
         "podman-rootless",
         "docker-desktop",
         "nerdctl-containerd",
+        "podman-rootful",
+        "docker-engine",
     ]
     assert len({p.generated_at for p in chosen}) == 1
 
@@ -91,7 +93,8 @@ def test_custom_probes_follow_builtins() -> None:
 def test_unknown_backend_id() -> None:
     assert invalid(backends=["podman-rootless", "lxc"]) == (
         'runtime backend "lxc" is unknown '
-        "(built-in: podman-rootless, docker-desktop, nerdctl-containerd)"
+        "(built-in: podman-rootless, docker-desktop, nerdctl-containerd, podman-rootful, "
+        "docker-engine)"
     )
 
 

@@ -6,6 +6,7 @@ Skipped locally (with the reason) when a runtime cannot run containers; a failur
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -19,13 +20,31 @@ from wfcompute_container.operations.probe_evidence import decode_evidence
 from wfcompute_container.operations.probe_image import PROBE_SCRIPT_PATH, build_probe_image
 from wfcompute_container.operations.probes import (
     DEFAULT_CONFORMANCE_IMAGE,
+    DOCKER_INFO_ARGS,
+    PODMAN_INFO_ARGS,
     ProbeResults,
+    RuntimeIdentity,
     default_probes,
+    docker_identity,
+    podman_identity,
     probe_all,
 )
 
 TEST_TAG = "localhost/wfcompute-sandbox-probe:pytest"
-BACKEND_OF = {"podman": "podman-rootless", "docker": "docker-desktop"}
+
+
+def identity_of(tool: str) -> RuntimeIdentity:
+    """What the runtime says it is, asked the way the probe asks."""
+    args = PODMAN_INFO_ARGS if tool == "podman" else DOCKER_INFO_ARGS
+    done = subprocess.run([tool, *args], capture_output=True, text=True, timeout=60, check=True)
+    return podman_identity(done.stdout) if tool == "podman" else docker_identity(done.stdout)
+
+
+def backend_of(tool: str) -> str:
+    """The built-in backend this machine's runtime really is."""
+    mode = identity_of(tool).mode
+    assert mode, f"{tool} info names no mode"
+    return "docker-engine" if mode == "docker-engine-rootless" else mode
 
 
 @pytest.fixture(scope="module", params=["podman", "docker"])
@@ -42,7 +61,7 @@ def probe_one(tool: str, **options: object) -> ProbeResults:
     chosen = [
         p
         for p in default_probes(**options)  # type: ignore[arg-type]
-        if p.backend_id == BACKEND_OF[tool]
+        if p.backend_id == backend_of(tool)
     ]
     return anyio.run(lambda: probe_all(chosen, timeout_ms=60_000))
 
@@ -122,7 +141,7 @@ def test_timed_out_probe_is_degraded_and_its_container_removed(tool: str) -> Non
         for p in default_probes(
             conformance_image=TEST_TAG, conformance_command=["/bin/sleep", "60"]
         )
-        if p.backend_id == BACKEND_OF[tool]
+        if p.backend_id == backend_of(tool)
     ]
     results = anyio.run(lambda: probe_all(chosen, timeout_ms=3_000))
     (report,) = results.reports
@@ -198,3 +217,114 @@ def test_nerdctl_is_unsupported_here() -> None:
     assert report.status == "unsupported"
     assert report.reason == "runtime executable is unavailable"
     assert report.validate_at(report.generated_at) is None
+
+
+CLAIMS = (
+    "env",
+    "loopback-only",
+    "workspace",
+    "read-only-root",
+    "run-user",
+    "no-capabilities",
+    "no-new-privileges",
+    "seccomp",
+    "user-namespace",
+    "pids-limit",
+    "memory-limit",
+    "tmp-noexec-nosuid-nodev",
+    "cleanup",
+)
+BACKENDS_OF = {
+    "podman": ("podman-rootless", "podman-rootful"),
+    "docker": ("docker-desktop", "docker-engine"),
+}
+
+
+def claim_outcomes(details: list[str]) -> dict[str, str]:
+    outcomes: dict[str, str] = {}
+    for detail in details:
+        kind, _, rest = detail.partition(":")
+        if kind == "claim":
+            name, _, outcome = rest.rpartition(":")
+            outcomes[name] = outcome
+    return outcomes
+
+
+def test_reports_state_what_the_inside_checks_measured(tool: str) -> None:
+    chosen = [p for p in default_probes(conformance_image=TEST_TAG) if p.tool == tool]
+    chosen = [p for p in chosen if p.backend_id in BACKENDS_OF[tool]]
+    results = anyio.run(lambda: probe_all(chosen, timeout_ms=60_000))
+    reports = {r.backend_id: r for r in results.reports}
+    assert list(reports) == list(BACKENDS_OF[tool])
+    actual = backend_of(tool)
+    for backend_id, report in reports.items():
+        assert report.validate_at(report.generated_at) is None
+        details = report.evidence.details or []
+        outcomes = claim_outcomes(details)
+        # Every claim was checked and is listed, for supported and degraded reports alike.
+        assert list(outcomes) == list(CLAIMS), details
+        assert f"identity:{identity_of(tool).mode}" in details
+        failed = [name for name, outcome in outcomes.items() if outcome == "failed"]
+        for name in failed:
+            assert f"{name} (" in report.reason, report.reason
+        if backend_id != actual:
+            assert report.status == "degraded"
+            assert report.reason.startswith("runtime identity mismatch: "), report.reason
+            assert report.executors is None and report.executor_providers is None
+        else:
+            assert report.status == ("degraded" if failed else "supported"), report.reason
+    if os.geteuid() == 0:
+        # Root's podman is rootful (container root is host root) and this Docker is the Engine:
+        # every claim of those backends held; the rootless and Desktop labels are not true.
+        rootful, rootless = (
+            ("podman-rootful", "podman-rootless")
+            if tool == "podman"
+            else ("docker-engine", "docker-desktop")
+        )
+        assert reports[rootful].status == "supported", reports[rootful].reason
+        assert reports[rootful].isolation_mode == "shared-kernel-container"
+        assert set(claim_outcomes(reports[rootful].evidence.details or []).values()) <= {
+            "held",
+            "not-required",
+        }
+        assert reports[rootless].status == "degraded"
+        if tool == "podman":
+            assert reports[rootless].reason == (
+                "runtime identity mismatch: podman-rootless needs rootless podman, podman info "
+                "reports rootful podman; runtime conformance claims failed: "
+                "user-namespace (userns:identity)"
+            )
+            outcomes = claim_outcomes(reports[rootless].evidence.details or [])
+            assert outcomes["user-namespace"] == "failed"
+        else:
+            assert reports[rootless].reason == (
+                "runtime identity mismatch: docker-desktop needs Docker Desktop, docker info "
+                "reports Docker Engine"
+            )
+        assert [e.provider for e in results.supported_executors] == [
+            "sandboxed-command",
+            "sandboxed-container-build",
+        ]
+
+
+def test_probe_container_runs_under_the_sandbox_flags(tool: str) -> None:
+    (report,) = probe_one(tool, conformance_image=TEST_TAG).reports
+    details = report.evidence.details or []
+    for fact in (
+        f"uid:{os.getuid()}",
+        "capeff:0000000000000000",
+        "nonewprivs:1",
+        "tmp-mount:noexec+nosuid+nodev",
+        "rootfs:read-only",
+        "network:loopback-only",
+        "env:ok",
+    ):
+        assert fact in details, details
+    limits = ("pids-limit:256", f"memory-limit:{256 * 1024 * 1024}")
+    if os.geteuid() == 0:
+        assert all(fact in details for fact in limits), details
+    for fact in limits:
+        # Unprivileged runtimes may not apply limits (rootless on cgroup v1): then it says so.
+        if fact not in details:
+            name = fact.partition(":")[0]
+            assert report.status == "degraded" and f"{name} ({name}:" in report.reason

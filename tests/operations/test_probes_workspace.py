@@ -25,7 +25,7 @@ from wfcompute_container.operations.probes import (
     probe_backend,
 )
 
-from .probe_fakes import FakeTool, calls, install
+from .probe_fakes import FakeTool, calls, install, run_call
 
 GENERATED_AT = datetime(2026, 6, 9, tzinfo=UTC)
 PREFIX = "runtime conformance workspace failed: "
@@ -116,8 +116,11 @@ def test_temporary_workspace_is_made_in_tmpdir(
     monkeypatch.setenv("TMPDIR", f"{temp}/")
     report = probe(podman_options())
     assert report.status == "supported"
-    mount = calls(podman)[2].split(" ")[7]
-    assert re.fullmatch(rf"{re.escape(str(temp))}/wfcompute-runtime-probe-\d+:/workspace", mount)
+    argv = run_call(podman)
+    mount = argv[argv.index("-v") + 1]
+    assert re.fullmatch(
+        rf"{re.escape(str(temp))}/wfcompute-runtime-probe-\d+:/workspace:rw,nosuid,nodev", mount
+    )
     assert leftover_paths(temp) == [], "the temporary workspace is removed"
 
 

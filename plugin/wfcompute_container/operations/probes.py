@@ -604,6 +604,11 @@ class _Probe:
         details = decoded.details
         if not details:
             details = [first_non_empty(*profiles)]
+        for index, detail in enumerate(details):
+            # Checked before the claims are judged: an unshippable fact decides nothing.
+            problems = public_text_errors(f"evidence.details[{index}]", detail)
+            if problems:
+                raise EvidenceDecodeError(problems[0])
         if report.install_burden == INSTALL_BUNDLED and report.bundle is not None:
             scope = "runtime-scope:" + managed_runtime_scope_name(
                 report.backend_id, first_non_empty(*profiles)
