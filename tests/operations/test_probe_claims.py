@@ -1,0 +1,372 @@
+"""Judging a conformance run's claims from the probe image's facts, and the runtime's own word
+on its mode: every claim fails on every kind of wrong fact, alone, and is named in the reason."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import anyio
+import pytest
+
+from wfcompute_container.core.backends import RuntimeBackendReport
+from wfcompute_container.operations.probe_claims import (
+    CLAIM_FAILED,
+    CLAIM_HELD,
+    CLAIM_NOT_REQUIRED,
+    ClaimPlan,
+    claim_details,
+    failed_claims,
+    failure_reason,
+    judge_claims,
+)
+from wfcompute_container.operations.probes import (
+    ProbeOptions,
+    default_probes,
+    docker_identity,
+    podman_identity,
+    probe_backend,
+    redact_probe_detail,
+)
+
+from .probe_fakes import FACT_DETAILS, FakeTool, evidence_with, install
+
+GENERATED_AT = datetime(2026, 6, 9, tzinfo=UTC)
+PLAN = ClaimPlan(
+    uid=os.getuid(),
+    gid=os.getgid(),
+    pids_limit=256,
+    memory_bytes=256 * 1024 * 1024,
+    user_namespace=True,
+    seccomp=True,
+)
+ALL_CLAIMS = [
+    "env",
+    "loopback-only",
+    "workspace",
+    "read-only-root",
+    "run-user",
+    "no-capabilities",
+    "no-new-privileges",
+    "seccomp",
+    "user-namespace",
+    "pids-limit",
+    "memory-limit",
+    "tmp-noexec-nosuid-nodev",
+    "cleanup",
+]
+# Per claim: the fact that decides it and the kinds of wrong value the image can report
+# (None: the fact is missing). Each kind must fail that claim and no other.
+WRONG_FACTS: dict[str, tuple[str, list[str | None]]] = {
+    "env": ("env", [None, "probe-variable-missing", "", "OK"]),
+    "loopback-only": ("network", [None, "interfaces+eth0", "interfaces-unreadable"]),
+    "workspace": (
+        "workspace",
+        [None, "write-failed", "read-back-mismatch", "working-directory-not-workspace"],
+    ),
+    "read-only-root": ("rootfs", [None, "writable"]),
+    "run-user": ("uid", [None, str(os.getuid() + 1), "unreadable", f"{os.getuid()}x"]),
+    "no-capabilities": (
+        "capeff",
+        [None, "0000000000000001", "000000000000000", "000000a80425fb00", "unreadable", ""],
+    ),
+    "no-new-privileges": ("nonewprivs", [None, "0", "unreadable", "10"]),
+    "seccomp": ("seccomp", [None, "0", "1", "unreadable"]),
+    "user-namespace": ("userns", [None, "identity", "unreadable"]),
+    "pids-limit": ("pids-limit", [None, "max", "unreadable", "255", "2560", "0256", ""]),
+    "memory-limit": (
+        "memory-limit",
+        [None, "max", "9223372036854771712", str(256 * 1024 * 1024 - 4096), "unreadable"],
+    ),
+    "tmp-noexec-nosuid-nodev": (
+        "tmp-mount",
+        [None, "not-mounted", "none", "nosuid+nodev", "noexec+nodev", "noexec+nosuid"],
+    ),
+    "cleanup": ("cleanup", [None, "file-left-behind", "nothing-written"]),
+}
+WRONG_CASES = [
+    (claim, key, value) for claim, (key, values) in WRONG_FACTS.items() for value in values
+]
+
+
+def facts_with(key: str, value: str | None) -> list[str]:
+    """FACT_DETAILS with ``key`` replaced by ``value`` (None: dropped)."""
+    details = [d for d in FACT_DETAILS if d.partition(":")[0] != key]
+    if value is not None:
+        details.append(f"{key}:{value}")
+    return details
+
+
+def outcomes(details: list[str], plan: ClaimPlan = PLAN) -> dict[str, str]:
+    return {r.name: r.outcome for r in judge_claims(details, plan)}
+
+
+def test_the_facts_of_a_hardened_run_hold_every_claim() -> None:
+    assert outcomes(FACT_DETAILS) == dict.fromkeys(ALL_CLAIMS, CLAIM_HELD)
+    assert set(WRONG_FACTS) == set(ALL_CLAIMS), "every claim has its wrong facts"
+
+
+@pytest.mark.parametrize(("claim", "key", "value"), WRONG_CASES)
+def test_each_wrong_fact_fails_its_claim_alone(claim: str, key: str, value: str | None) -> None:
+    results = judge_claims(facts_with(key, value), PLAN)
+    failed = failed_claims(results)
+    assert [r.name for r in failed] == [claim]
+    expected_fact = f"{key}:missing" if value is None else f"{key}:{value or 'empty'}"
+    assert failed[0].fact == expected_fact
+    assert failure_reason(failed) == (
+        f"runtime conformance claims failed: {claim} ({expected_fact})"
+    )
+    assert f"claim:{claim}:failed" in claim_details(results)
+
+
+def test_gid_decides_the_run_user_too() -> None:
+    (failed,) = failed_claims(judge_claims(facts_with("gid", str(os.getgid() + 1)), PLAN))
+    assert failed.name == "run-user"
+
+
+def test_every_failed_claim_is_named_in_order() -> None:
+    details = [d for d in FACT_DETAILS if d.partition(":")[0] not in ("pids-limit", "userns")]
+    failed = failed_claims(judge_claims([*details, "pids-limit:max", "userns:identity"], PLAN))
+    assert failure_reason(failed) == (
+        "runtime conformance claims failed: user-namespace (userns:identity), "
+        "pids-limit (pids-limit:max)"
+    )
+
+
+def test_nothing_reported_fails_every_required_claim() -> None:
+    assert [r.name for r in failed_claims(judge_claims([], PLAN))] == ALL_CLAIMS
+
+
+@pytest.mark.parametrize(
+    ("change", "claim"),
+    [
+        ({"user_namespace": False}, "user-namespace"),
+        ({"seccomp": False}, "seccomp"),
+        ({"memory_bytes": 0}, "memory-limit"),
+    ],
+)
+def test_claims_the_backend_does_not_make_are_not_required(
+    change: dict[str, object], claim: str
+) -> None:
+    plan = replace(PLAN, **change)  # type: ignore[arg-type]
+    key = WRONG_FACTS[claim][0]
+    for value in WRONG_FACTS[claim][1]:
+        result = outcomes(facts_with(key, value), plan)
+        assert result[claim] == CLAIM_NOT_REQUIRED
+        assert CLAIM_FAILED not in result.values()
+
+
+def test_a_fact_is_judged_by_its_first_report() -> None:
+    details = [*facts_with("pids-limit", "max"), "pids-limit:256"]
+    assert outcomes(details)["pids-limit"] == CLAIM_FAILED
+
+
+def test_quoted_facts_are_cut_to_safe_text() -> None:
+    (failed,) = failed_claims(judge_claims(facts_with("pids-limit", 'a"b c/' + "9" * 100), PLAN))
+    assert failed.fact == "pids-limit:a_b_c_" + "9" * 58
+    assert redact_probe_detail(failure_reason([failed])) == failure_reason([failed])
+
+
+# --- the runtime's own word ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("info", "mode", "seccomp"),
+    [
+        ("true|true\n", "podman-rootless", True),
+        ("false|true", "podman-rootful", True),
+        ("false|false", "podman-rootful", False),
+        ("true", "podman-rootless", False),
+        ("", "", False),
+        ("yes|true", "", False),
+        ("Error: no such format", "", False),
+    ],
+)
+def test_podman_identity(info: str, mode: str, seccomp: bool) -> None:
+    identity = podman_identity(info)
+    assert (identity.mode, identity.seccomp) == (mode, seccomp)
+    assert (identity.problem == "") == (mode != "")
+
+
+@pytest.mark.parametrize(
+    ("info", "mode", "seccomp"),
+    [
+        ("Docker Desktop|[name=seccomp,profile=default name=cgroupns]", "docker-desktop", True),
+        ("Debian GNU/Linux 12 (bookworm)|[name=seccomp,profile=default]", "docker-engine", True),
+        (
+            "Ubuntu 24.04 LTS|[name=seccomp,profile=builtin name=rootless name=cgroupns]",
+            "docker-engine-rootless",
+            True,
+        ),
+        ("Fedora Linux 40|[name=seccomp,profile=unconfined]", "docker-engine", False),
+        ("Alpine Linux|[]", "docker-engine", False),
+        ("", "", False),
+        ("|[name=seccomp,profile=default]", "", False),
+        ("no separator", "", False),
+    ],
+)
+def test_docker_identity(info: str, mode: str, seccomp: bool) -> None:
+    identity = docker_identity(info)
+    assert (identity.mode, identity.seccomp) == (mode, seccomp)
+
+
+# --- the flow: identity and claims decide the report -----------------------------------------
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> Path:
+    return tmp_path / "calls.log"
+
+
+def builtin(backend_id: str, **changes: object) -> ProbeOptions:
+    (options,) = [p for p in default_probes(GENERATED_AT) if p.backend_id == backend_id]
+    return replace(options, **changes)  # type: ignore[arg-type]
+
+
+def probe(options: ProbeOptions) -> RuntimeBackendReport:
+    report = anyio.run(lambda: probe_backend(options, timeout_ms=20_000))
+    assert report.validate_at(GENERATED_AT) is None, report.to_json()
+    return report
+
+
+def claims_listed(report: RuntimeBackendReport) -> dict[str, str]:
+    listed: dict[str, str] = {}
+    for detail in report.evidence.details or []:
+        kind, _, rest = detail.partition(":")
+        if kind == "claim":
+            name, _, outcome = rest.rpartition(":")
+            listed[name] = outcome
+    return listed
+
+
+@pytest.mark.parametrize(
+    ("backend_id", "tool", "info", "reason"),
+    [
+        (
+            "podman-rootless",
+            "podman",
+            "false|true",
+            "runtime identity mismatch: podman-rootless needs rootless podman, "
+            "podman info reports rootful podman",
+        ),
+        (
+            "podman-rootful",
+            "podman",
+            "true|true",
+            "runtime identity mismatch: podman-rootful needs rootful podman, "
+            "podman info reports rootless podman",
+        ),
+        (
+            "docker-desktop",
+            "docker",
+            "Debian GNU/Linux 12 (bookworm)|[name=seccomp,profile=default]",
+            "runtime identity mismatch: docker-desktop needs Docker Desktop, "
+            "docker info reports Docker Engine",
+        ),
+        (
+            "docker-engine",
+            "docker",
+            "Docker Desktop|[name=seccomp,profile=default]",
+            "runtime identity mismatch: docker-engine needs Docker Engine, "
+            "docker info reports Docker Desktop",
+        ),
+        (
+            "podman-rootless",
+            "podman",
+            "",
+            "runtime identity unknown: podman info does not say whether it is rootless",
+        ),
+        (
+            "docker-engine",
+            "docker",
+            "",
+            "runtime identity unknown: docker info does not name its operating system",
+        ),
+    ],
+)
+def test_identity_mismatch_is_degraded_though_every_claim_held(
+    fake_bin: Path, log: Path, backend_id: str, tool: str, info: str, reason: str
+) -> None:
+    install(fake_bin, FakeTool(tool, info_stdout=info), log)
+    report = probe(builtin(backend_id))
+    assert report.status == "degraded"
+    assert report.reason == reason
+    assert report.executors is None and report.executor_providers is None
+    # The run still happened: what it measured is listed.
+    listed = claims_listed(report)
+    assert list(listed) == ALL_CLAIMS
+    assert CLAIM_FAILED not in listed.values()
+
+
+def test_failed_info_is_an_unknown_identity(fake_bin: Path, log: Path) -> None:
+    install(fake_bin, FakeTool("podman", info_exit=1), log)
+    report = probe(builtin("podman-rootless"))
+    assert report.status == "degraded"
+    assert report.reason == "runtime identity unknown: podman info failed: exit status 1"
+
+
+def test_identity_and_failed_claims_are_both_named(fake_bin: Path, log: Path) -> None:
+    evidence = evidence_with(userns="identity", pids_limit="max")
+    install(fake_bin, FakeTool("podman", info_stdout="false|true", run_stdout=evidence), log)
+    report = probe(builtin("podman-rootless"))
+    assert report.reason == (
+        "runtime identity mismatch: podman-rootless needs rootless podman, podman info reports "
+        "rootful podman; runtime conformance claims failed: user-namespace (userns:identity), "
+        "pids-limit (pids-limit:max)"
+    )
+
+
+@pytest.mark.parametrize(("claim", "key", "value"), WRONG_CASES)
+def test_a_failed_claim_degrades_the_report_and_is_named(
+    fake_bin: Path, log: Path, claim: str, key: str, value: str | None
+) -> None:
+    details = facts_with(key, value)
+    evidence = json.dumps(
+        {"workspace": True, "network": True, "env": True, "proof": True, "cleanup": True}
+        | {"details": details}
+    )
+    install(fake_bin, FakeTool("podman", run_stdout=evidence), log)
+    report = probe(builtin("podman-rootless"))
+    assert report.status == "degraded"
+    assert report.reason.startswith(f"runtime conformance claims failed: {claim} ({key}:")
+    assert report.executors is None and report.executor_providers is None
+    listed = claims_listed(report)
+    assert [name for name, outcome in listed.items() if outcome == CLAIM_FAILED] == [claim]
+
+
+def test_seccomp_is_required_only_where_the_runtime_says_it_applies_it(
+    fake_bin: Path, log: Path
+) -> None:
+    install(
+        fake_bin,
+        FakeTool("podman", info_stdout="true|false", run_stdout=evidence_with(seccomp="0")),
+        log,
+    )
+    report = probe(builtin("podman-rootless"))
+    assert report.status == "supported", report.reason
+    assert claims_listed(report)["seccomp"] == CLAIM_NOT_REQUIRED
+    assert "runtime-seccomp:off" in (report.evidence.details or [])
+
+
+def test_shared_kernel_backends_do_not_need_a_user_namespace(fake_bin: Path, log: Path) -> None:
+    install(
+        fake_bin,
+        FakeTool("podman", info_stdout="false|true", run_stdout=evidence_with(userns="identity")),
+        log,
+    )
+    report = probe(builtin("podman-rootful"))
+    assert report.status == "supported", report.reason
+    assert report.isolation_mode == "shared-kernel-container"
+    assert claims_listed(report)["user-namespace"] == CLAIM_NOT_REQUIRED
+    assert "identity:podman-rootful" in (report.evidence.details or [])
+
+
+def test_rootless_docker_engine_is_a_docker_engine(fake_bin: Path, log: Path) -> None:
+    info = "Ubuntu 24.04 LTS|[name=seccomp,profile=builtin name=rootless]"
+    install(fake_bin, FakeTool("docker", info_stdout=info), log)
+    report = probe(builtin("docker-engine"))
+    assert report.status == "supported", report.reason
+    assert "identity:docker-engine-rootless" in (report.evidence.details or [])
