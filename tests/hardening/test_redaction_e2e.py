@@ -21,6 +21,7 @@ import anyio
 import pytest
 
 from tests.conftest import require_runtime
+from tests.operations.probe_fakes import FACT_DETAILS
 from wfcompute_container.operations.managed.sources import (
     DefaultObjectSource,
     ObjectFetchError,
@@ -79,7 +80,8 @@ def evidence_with_secret_details() -> str:
         "env": True,
         "proof": True,
         "cleanup": True,
-        "details": [f"mirror {GHP}", "plain-detail"],
+        # The facts every claim needs (the report is supported), after the secret-bearing ones.
+        "details": [f"mirror {GHP}", "plain-detail", *FACT_DETAILS[1:]],
     }
     return json.dumps(document)
 
@@ -131,6 +133,7 @@ def test_tool_stderr_with_credentials_reaches_no_answer_or_log(tmp_path: Path) -
         "podman",
         '  --version) echo "podman version 5.0.0" ;;\n'
         "  version) echo 5.0.0 ;;\n"
+        '  info) echo "true|true" ;;\n'
         f"  run|build) {shout(125)} ;;",
     )
     # docker's `version` fails (availability error, probe version reason)
@@ -189,7 +192,7 @@ def test_tool_stderr_with_credentials_reaches_no_answer_or_log(tmp_path: Path) -
     assert reports["docker"]["reason"] == "runtime version probe failed: exit status 1"
     nerdctl = reports["nerdctl"]
     assert nerdctl["status"] == "supported", nerdctl
-    assert nerdctl["evidence"]["details"] == ["mirror <redacted>", "plain-detail"]
+    assert nerdctl["evidence"]["details"][:2] == ["mirror <redacted>", "plain-detail"]
 
 
 def test_managed_object_fetch_error_hides_url_credentials(tmp_path: Path) -> None:
