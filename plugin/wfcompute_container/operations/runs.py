@@ -250,6 +250,10 @@ async def _run_sandboxed(
         output_limit=output_bound(invocation.request.limits.output_bytes, max_message_bytes),
         reserve_output=reserve_output,
     )
+    if outcome.failure is not None:
+        # The tool failed: was it there at all? The check's memory was dropped with the
+        # failure, so this asks afresh and answers as an unremembered check would have.
+        await _require_available(runtime)
     result = _result(started, outcome)
     limit_hit = first_non_empty(invocation.timeout_limit_hit, DEFAULT_TIMEOUT_LIMIT_HIT)
     _raise_for_stop(result, outcome, what, timeout_ms, limit_hit)

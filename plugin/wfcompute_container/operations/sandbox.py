@@ -14,6 +14,7 @@ import functools
 import math
 import os
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -28,7 +29,9 @@ from ..goparity.paths import abs_path, clean, escapes, rel
 from ..goparity.text import contains_any, first_non_empty, quote, trim_space
 from ..redaction import redact_tool_detail as redact_tool_detail  # re-exported
 from ..redaction import redact_tool_text
+from ..runtime_io.exec_errors import ToolNotFound
 from ..runtime_io.instance_state import Instance, StateDirError, current_instance
+from ..runtime_io.tool_lookup import look_path
 from ..runtime_io.tool_process import DEFAULT_OUTPUT_LIMIT, ContainerRef, StopReason, run_tool
 from ..workspace.artifacts import directory_size
 from .container_paths import sandbox_working_dir
@@ -457,6 +460,7 @@ async def run(
     )
     if error is not None and tool_failed:
         failure = enrich_error(str(error), tool_run.stdout, tool_run.stderr)
+        forget_availability(prepared.tool)
     return SandboxRunResult(
         exit_code=tool_run.exit_code,
         stdout=tool_run.stdout,
@@ -481,15 +485,62 @@ def enrich_error(message: str, stdout: bytes, stderr: bytes) -> str:
     return message
 
 
+AVAILABILITY_MEMORY_SECONDS = 10.0
+"""How long a successful availability check is trusted for the same tool (the same
+executable): a run right after one does not pay for another ``<tool> version``."""
+
+_available_since: dict[tuple[str, str], float] = {}
+
+
+# What decides which engine a tool talks to, besides the executable itself.
+_TOOL_TARGET_ENV = (
+    "CONTAINER_CONNECTION",
+    "CONTAINER_HOST",
+    "CONTAINERS_CONF",
+    "CONTAINERD_ADDRESS",
+    "CONTAINERD_NAMESPACE",
+    "DOCKER_CONFIG",
+    "DOCKER_CONTEXT",
+    "DOCKER_HOST",
+    "XDG_RUNTIME_DIR",
+)
+
+
+def _availability_key(tool: str) -> tuple[str, str] | None:
+    try:
+        executable = look_path(tool)
+    except ToolNotFound:
+        return None
+    target = "\0".join(os.environ.get(name, "") for name in _TOOL_TARGET_ENV)
+    return tool, f"{executable}\0{target}"
+
+
+def forget_availability(tool: str) -> None:
+    """The tool failed a run: the next run checks it afresh."""
+    for key in [key for key in _available_since if key[0] == tool]:
+        del _available_since[key]
+
+
 async def availability_error(runtime: Runtime) -> str | None:
-    """``<tool> version`` (the Go plugin as of v0.5.2); None when the tool answers."""
+    """``<tool> version`` (the Go plugin as of v0.5.2); None when the tool answers.
+
+    A success is remembered for ``AVAILABILITY_MEMORY_SECONDS`` per tool and executable; a
+    run whose tool then fails (``forget_availability``) makes the next run check again.
+    """
     tool = first_non_empty(runtime.tool, "docker")
+    key = _availability_key(tool)
+    if key is not None:
+        since = _available_since.get(key)
+        if since is not None and time.monotonic() - since < AVAILABILITY_MEMORY_SECONDS:
+            return None
     result = await run_tool(
         [tool, "version"], timeout=AVAILABILITY_TIMEOUT_SECONDS, output_limit=1 << 20
     )
     if result.stop_reason == "timeout":
         return f"{tool} version did not answer within {AVAILABILITY_TIMEOUT_SECONDS:g}s"
     if result.error is None:
+        if key is not None:
+            _available_since[key] = time.monotonic()
         return None
     message = str(result.error)
     stderr = _trimmed_text(result.stderr)

@@ -43,6 +43,9 @@ DEFAULT_OUTPUT_LIMIT = 64 * 1024 * 1024
 CLEANUP_TIMEOUT_SECONDS = 30.0
 """How long clean-up (killing the client, removing the container) may take in total."""
 
+GENTLE_STOP_SECONDS = 1.0
+"""How long a container client gets after SIGTERM before SIGKILL (see run_tool)."""
+
 _PIPE_DRAIN_GRACE_SECONDS = 2.0
 # A helper the client started may keep our pipes open after the client exits; what is already
 # in the pipes is read, but we do not wait for an EOF that may never come.
@@ -234,7 +237,11 @@ async def run_tool(
         finished_normally = True
     finally:
         with anyio.CancelScope(shield=True):
-            await _kill_and_reap(process, cleanup_timeout)
+            # podman (and nerdctl) create the container inside the client: a SIGKILL landing
+            # mid-create leaves conmon and `runc init` alive, unknown to `podman ps -a`.
+            # Told to stop, the client finishes or undoes the create first.
+            gentle = container is not None and container.tool != "docker"
+            await _kill_and_reap(process, cleanup_timeout, gentle=gentle)
             if after_client is not None:
                 await after_client()
             returncode = process.returncode
@@ -345,7 +352,16 @@ async def _pump(
         done.set()
 
 
-async def _kill_and_reap(process: anyio.abc.Process, cleanup_timeout: float) -> None:
+async def _kill_and_reap(
+    process: anyio.abc.Process, cleanup_timeout: float, *, gentle: bool = False
+) -> None:
+    """End the client: with ``gentle``, SIGTERM first and up to ``GENTLE_STOP_SECONDS`` for it
+    to go by itself, then SIGKILL to its whole process group."""
+    if gentle and process.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.terminate()
+        with anyio.move_on_after(GENTLE_STOP_SECONDS):
+            await process.wait()
     if process.returncode is None:
         try:
             os.killpg(process.pid, signal.SIGKILL)
