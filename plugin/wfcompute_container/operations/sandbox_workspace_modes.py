@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..goparity.oserror import path_error
+from ..workspace.dir_stack import DirectoryMoved, DirStack
 
 _OPEN_ENTRY = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
 _OPEN_LISTING = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
@@ -94,23 +95,28 @@ def _relax(workspace: str, recorded: list[_Recorded], journal: Journal | None) -
     except OSError as exc:
         raise WorkspaceModeError(path_error("lstat", workspace, exc)) from exc
     # Go WalkDir order (an entry, then its children by name), with an explicit stack so a
-    # tree of any depth is walked: each level holds its open directory and the names left.
-    stack: list[tuple[int, str, tuple[str, ...], list[str]]] = []
+    # tree of any depth is walked: each level is an open directory (a bounded number stay
+    # open, workspace.dir_stack) with its path, components and the names left.
     try:
-        try:
-            names = _visit(root_fd, workspace, (), recorded, journal)
-        except BaseException:
-            os.close(root_fd)
-            raise
-        if names is None:
-            os.close(root_fd)
-        else:
-            stack.append((root_fd, workspace, (), names))
+        names = _visit(root_fd, workspace, (), recorded, journal)
+    except BaseException:
+        os.close(root_fd)
+        raise
+    if names is None:
+        os.close(root_fd)
+        return
+    stack: DirStack[tuple[str, tuple[str, ...], list[str]]] = DirStack(_OPEN_ENTRY)
+    stack.push(root_fd, (workspace, (), names))
+    try:
         while stack:
-            fd, path, parts, pending = stack[-1]
+            fd, (path, parts, pending) = stack.top()
             if not pending:
-                stack.pop()
-                os.close(fd)
+                try:
+                    stack.pop()
+                except DirectoryMoved as exc:
+                    raise WorkspaceModeError(
+                        f"sandbox workspace {workspace} changed during the walk"
+                    ) from exc
                 continue
             name = pending.pop()
             child_path = f"{path.rstrip('/')}/{name}"
@@ -131,10 +137,9 @@ def _relax(workspace: str, recorded: list[_Recorded], journal: Journal | None) -
             if child_names is None:
                 os.close(child_fd)
             else:
-                stack.append((child_fd, child_path, (*parts, name), child_names))
+                stack.push(child_fd, (child_path, (*parts, name), child_names))
     finally:
-        for fd, _, _, _ in stack:
-            os.close(fd)
+        stack.close()
 
 
 def _visit(
@@ -250,21 +255,20 @@ def strip_setid_bits(workspace: str) -> int:
         root_fd = os.open(workspace, _OPEN_ENTRY)
     except OSError:
         return 0
-    changed = 0
-    # Depth-first: each stack entry is an open directory and the names still to visit in it.
-    stack: list[tuple[int, list[str]]] = []
+    changed = _strip_entry(root_fd, None, "")
+    names = _directory_names(root_fd)
+    if names is None:
+        os.close(root_fd)
+        return changed
+    # Depth-first: each level is an open directory and the names still to visit in it, with
+    # a bounded number of descriptors however deep the tree (workspace.dir_stack).
+    stack: DirStack[list[str]] = DirStack(_OPEN_ENTRY)
+    stack.push(root_fd, names)
     try:
-        changed += _strip_entry(root_fd, None, "")
-        names = _directory_names(root_fd)
-        if names is None:
-            os.close(root_fd)
-        else:
-            stack.append((root_fd, names))
         while stack:
-            dir_fd, pending = stack[-1]
+            dir_fd, pending = stack.top()
             if not pending:
                 stack.pop()
-                os.close(dir_fd)
                 continue
             name = pending.pop()
             try:
@@ -276,10 +280,11 @@ def strip_setid_bits(workspace: str) -> int:
             if child_names is None:
                 os.close(child_fd)
             else:
-                stack.append((child_fd, child_names))
+                stack.push(child_fd, child_names)
+    except (DirectoryMoved, OSError):
+        pass  # what could be done is done; the walk never raises
     finally:
-        for dir_fd, _ in stack:
-            os.close(dir_fd)
+        stack.close()
     return changed
 
 

@@ -21,6 +21,7 @@ from contextlib import ExitStack
 from ..errors import InvalidInput
 from ..goparity.oserror import path_error
 from ..goparity.paths import clean, join
+from .dir_stack import DirectoryMoved, DirStack
 from .paths import (
     DIR_LIST_FLAGS,
     DIR_LOOKUP_FLAGS,
@@ -260,18 +261,17 @@ def directory_size(root: str) -> int:
 
 
 def _tree_size(root_fd: int) -> int:
-    """Sizes below the open directory ``root_fd``: an explicit stack, so depth is unbounded."""
+    """Sizes below the open directory ``root_fd``: an explicit stack, so depth is unbounded,
+    holding a bounded number of descriptors (workspace.dir_stack)."""
     total = 0
-    # Each entry: a directory, the names still to visit in it, and whether this walk opened it
-    # (root_fd is the caller's). Depth-first: one open descriptor per level of the path.
-    pending: list[tuple[int, list[str], bool]] = [(root_fd, _listing(root_fd), False)]
+    # Each level: an open directory and the names still to visit in it.
+    stack: DirStack[list[str]] = DirStack(DIR_LIST_FLAGS)
+    stack.push(os.dup(root_fd), _listing(root_fd))
     try:
-        while pending:
-            dir_fd, todo, owned = pending[-1]
+        while stack:
+            dir_fd, todo = stack.top()
             if not todo:
-                pending.pop()
-                if owned:
-                    os.close(dir_fd)
+                stack.pop()
                 continue
             name = todo.pop()
             try:
@@ -292,11 +292,11 @@ def _tree_size(root_fd: int) -> int:
             if not same:
                 os.close(child)
                 continue
-            pending.append((child, _listing(child), True))
+            stack.push(child, _listing(child))
+    except DirectoryMoved:
+        pass  # renamed during the walk: what was counted so far
     finally:
-        for dir_fd, _, owned in pending:
-            if owned:
-                os.close(dir_fd)
+        stack.close()
     return total
 
 
