@@ -205,6 +205,9 @@ def replay(path: Path, tmp_path: Path) -> None:
         "TMP": str(tmp_path),
         "CWD": str(tmp_path),
         "UID": str(os.getuid()),
+        # podman's non-root profile maps the caller to itself, and only a non-root plugin
+        # asks for that (rootful podman refuses keep-id): operations/sandbox.py.
+        "PODMAN_USERNS": '"--userns","keep-id",' if os.geteuid() != 0 else "",
         "GID": str(os.getgid()),
         "REPO": str(REPO),
     }

@@ -15,7 +15,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from tests.conftest import require_runtime
+from tests.conftest import limits_ignored, require_runtime
 from wfcompute_container.operations.probe_evidence import decode_evidence
 from wfcompute_container.operations.probe_image import PROBE_SCRIPT_PATH, build_probe_image
 from wfcompute_container.operations.probes import (
@@ -92,11 +92,37 @@ def probe_workspace(tmp_path: Path) -> Path:
     return workspace
 
 
-def test_probe_image_earns_supported(tool: str) -> None:
+def limits_claims(tool: str) -> list[str]:
+    """The claims this machine's runtime cannot hold: rootless podman on cgroup v1 applies
+    no pids or memory limit at all (the probe asks for both)."""
+    return ["pids-limit", "memory-limit"] if limits_ignored(tool) else []
+
+
+def assert_claims(details: list[str], failed: list[str]) -> None:
+    """Every claim is judged; exactly the named ones failed, every other held or was not
+    required by this backend."""
+    outcomes = {
+        d.split(":")[1]: d.split(":")[2] for d in details if d.startswith("claim:")
+    }
+    assert len(outcomes) >= 12, details
+    assert sorted(n for n, o in outcomes.items() if o == "failed") == sorted(failed)
+    assert set(outcomes.values()) <= {"held", "failed", "not-required"}
+
+
+def test_probe_image_earns_exactly_what_held(tool: str) -> None:
     results = probe_one(tool, conformance_image=TEST_TAG)
     (report,) = results.reports
-    assert report.status == "supported", report.reason
+    failed = limits_claims(tool)
     assert report.validate_at(report.generated_at) is None
+    details = report.evidence.details or []
+    assert_claims(details, failed)
+    if failed:
+        assert report.status == "degraded"
+        assert report.reason.startswith("runtime conformance claims failed: pids-limit (")
+        assert all(f"{name} (" in report.reason for name in failed)
+        assert results.supported_executors == []
+        return
+    assert report.status == "supported", report.reason
     evidence = report.evidence
     assert [
         evidence.workspace,
@@ -105,7 +131,6 @@ def test_probe_image_earns_supported(tool: str) -> None:
         evidence.proof,
         evidence.cleanup,
     ] == [True] * 5
-    details = evidence.details or []
     assert "rootfs:read-only" in details and "network:loopback-only" in details
     assert any(
         d.startswith("proof:sha256:") and len(d) == len("proof:sha256:") + 64 for d in details
@@ -122,7 +147,8 @@ def test_probe_leaves_nothing_in_a_configured_workspace(tool: str, tmp_path: Pat
     (report,) = probe_one(
         tool, conformance_image=TEST_TAG, conformance_workspace=str(workspace)
     ).reports
-    assert report.status == "supported", report.reason
+    assert_claims(report.evidence.details or [], limits_claims(tool))
+    assert report.status == ("degraded" if limits_claims(tool) else "supported"), report.reason
     assert list(workspace.iterdir()) == []
     assert workspace.stat().st_mode & 0o7777 == 0o750
 

@@ -18,6 +18,7 @@ from typing import ParamSpec, TypeVar
 import anyio
 import pytest
 
+from tests.conftest import workload_stderr
 from tests.fixtures.runtime_state import container_names, leftover_paths
 from wfcompute_container.core.execution import RuntimeExecutionResult
 from wfcompute_container.core.workloads import ContainerBuildWorkload
@@ -78,8 +79,8 @@ def workspace(tmp_path: Path) -> Path:
     return path
 
 
-def stderr_lines(result: RuntimeExecutionResult) -> list[str]:
-    return (result.stderr or b"").decode().splitlines()
+def stderr_lines(result: RuntimeExecutionResult, tool: ToolName) -> list[str]:
+    return workload_stderr(tool, result.stderr).decode().splitlines()
 
 
 def test_digest_from_stdout_marker_and_builder_profile(
@@ -92,7 +93,7 @@ def test_digest_from_stdout_marker_and_builder_profile(
     )
     assert result.artifact_hash == TAG_DIGEST
     assert result.artifacts is None
-    lines = stderr_lines(result)
+    lines = stderr_lines(result, tool)
     assert lines[:9] == [
         "WORKFLOW_COMPUTE_BUILD_CONTEXT=app",
         "WORKFLOW_COMPUTE_BUILD_DIGEST_FILE=/wfcompute-build/wfcompute-container-build-digest",
@@ -157,7 +158,7 @@ def test_failed_build_is_a_result(tool: ToolName, builder_image: str, workspace:
         run_container_build, build_invocation(builder_image, workspace, "fail"), Runtime(tool=tool)
     )
     assert result.exit_code == 4
-    assert "build failed" in stderr_lines(result)
+    assert "build failed" in stderr_lines(result, tool)
     assert result.artifact_hash == ""
 
 
@@ -179,7 +180,7 @@ def test_workspace_modes_relaxed_during_and_restored_after(
         build_invocation(builder_image, workspace, "marker"),
         Runtime(tool=tool),
     )
-    lines = stderr_lines(result)
+    lines = stderr_lines(result, tool)
     assert "workspace-mode=755" in lines
     assert "key-mode=644" in lines
     assert stat.S_IMODE(workspace.stat().st_mode) == 0o700
