@@ -15,16 +15,25 @@ import pytest
 from tests.operations.managed_fixtures import Entry, directory, file, hardlink, symlink, tar_gz
 from wfcompute_container.operations.managed.archive import (
     ArchiveError,
+    ExtractLimits,
     check_entry_name,
     check_symlink_target,
     extract_tar_gz,
 )
 
 
+def extract_into(archive: io.BytesIO, stage: Path, limits: ExtractLimits | None = None) -> None:
+    fd = os.open(stage, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        extract_tar_gz(archive, fd, limits)
+    finally:
+        os.close(fd)
+
+
 def extract(tmp_path: Path, entries: list[Entry]) -> Path:
     stage = tmp_path / "stage"
     stage.mkdir(mode=0o700)
-    extract_tar_gz(io.BytesIO(tar_gz(entries)), str(stage))
+    extract_into(io.BytesIO(tar_gz(entries)), stage)
     return stage
 
 
@@ -117,7 +126,7 @@ def stream_error(tmp_path: Path, data: bytes) -> str:
     stage = tmp_path / "stage"
     stage.mkdir(exist_ok=True)
     with pytest.raises(ArchiveError) as caught:
-        extract_tar_gz(io.BytesIO(data), str(stage))
+        extract_into(io.BytesIO(data), stage)
     return str(caught.value)
 
 
@@ -159,7 +168,7 @@ def test_empty_tar_stream_is_an_empty_archive(tmp_path: Path) -> None:
     """gzip of nothing: the tar reader meets io.EOF at once, which ends the archive."""
     stage = tmp_path / "stage"
     stage.mkdir()
-    extract_tar_gz(io.BytesIO(gzip.compress(b"")), str(stage))
+    extract_into(io.BytesIO(gzip.compress(b"")), stage)
     assert list(stage.iterdir()) == []
 
 
@@ -167,7 +176,7 @@ def test_archive_without_end_blocks_ends_at_the_last_entry(tmp_path: Path) -> No
     stage = tmp_path / "stage"
     stage.mkdir()
     raw = _tar([file("a", b"x" * 512)])[:1024]
-    extract_tar_gz(io.BytesIO(gzip.compress(raw)), str(stage))
+    extract_into(io.BytesIO(gzip.compress(raw)), stage)
     assert (stage / "a").read_bytes() == b"x" * 512
 
 
@@ -175,7 +184,7 @@ def test_concatenated_gzip_members_are_one_stream(tmp_path: Path) -> None:
     raw = _tar([file("a", b"first"), file("b", b"second")])
     stage = tmp_path / "stage"
     stage.mkdir()
-    extract_tar_gz(io.BytesIO(gzip.compress(raw[:700]) + gzip.compress(raw[700:])), str(stage))
+    extract_into(io.BytesIO(gzip.compress(raw[:700]) + gzip.compress(raw[700:])), stage)
     assert (stage / "b").read_bytes() == b"second"
 
 
@@ -242,7 +251,7 @@ def test_invalid_utf8_name(tmp_path: Path) -> None:
     stage = tmp_path / "stage"
     stage.mkdir()
     with pytest.raises(ArchiveError, match="unsafe archive path"):
-        extract_tar_gz(io.BytesIO(buffer.getvalue()), str(stage))
+        extract_into(io.BytesIO(buffer.getvalue()), stage)
 
 
 @pytest.mark.parametrize(
@@ -269,3 +278,72 @@ def test_symlink_target_dot_is_refused() -> None:
         with pytest.raises(ArchiveError) as caught:
             check_symlink_target(entry, target)
         assert str(caught.value) == f'unsafe archive symlink target "{target}"'
+
+
+# --- decompression bombs and stops ---------------------------------------------------------------
+
+
+def zero_bomb(size: int) -> bytes:
+    """One file of `size` zero bytes, gzip-compressed: ~1000:1, so a few MB expand to GBs."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        info = tarfile.TarInfo("bin/nerdctl")
+        info.size = size
+
+        class Zeros(io.RawIOBase):
+            left = size
+
+            def readable(self) -> bool:
+                return True
+
+            def readinto(self, target: bytearray | memoryview) -> int:  # type: ignore[override]
+                n = min(len(target), self.left)
+                target[:n] = bytes(n)
+                self.left -= n
+                return n
+
+        archive.addfile(info, io.BufferedReader(Zeros()))
+    return buffer.getvalue()
+
+
+def test_archive_expanding_past_the_byte_cap_is_refused(tmp_path: Path) -> None:
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    bomb = zero_bomb(64 * 1024 * 1024)
+    assert len(bomb) < 200 * 1024
+    with pytest.raises(ArchiveError) as caught:
+        extract_into(io.BytesIO(bomb), stage, ExtractLimits(max_bytes=8 * 1024 * 1024))
+    assert str(caught.value) == "managed runtime archive expands beyond 8388608 bytes"
+    assert (stage / "bin" / "nerdctl").stat().st_size <= 8 * 1024 * 1024
+
+
+def test_default_byte_cap_is_stated_and_bounded() -> None:
+    from wfcompute_container.operations.managed import archive
+
+    assert archive.MAX_EXTRACTED_BYTES == 2 * 1024**3
+    assert archive.MAX_ENTRIES == 20_000
+
+
+def test_archive_with_too_many_entries_is_refused(tmp_path: Path) -> None:
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    entries = [file(f"f{i}", b"") for i in range(11)]
+    with pytest.raises(ArchiveError) as caught:
+        extract_into(io.BytesIO(tar_gz(entries)), stage, ExtractLimits(max_entries=10))
+    assert str(caught.value) == "managed runtime archive has more than 10 entries"
+
+
+def test_stop_event_ends_extraction_at_the_next_chunk(tmp_path: Path) -> None:
+    import threading
+
+    from wfcompute_container.operations.managed.archive import ExtractionStopped
+
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(ExtractionStopped):
+        extract_into(io.BytesIO(zero_bomb(32 * 1024 * 1024)), stage, ExtractLimits(stop=stop))
+    assert not (stage / "bin" / "nerdctl").exists() or (
+        (stage / "bin" / "nerdctl").stat().st_size < 32 * 1024 * 1024
+    )

@@ -56,7 +56,7 @@ def test_http_fetch_and_size_cap() -> None:
 def test_local_files(tmp_path: Path) -> None:
     obj = tmp_path / "obj.bin"
     obj.write_bytes(b"local")
-    source = DefaultObjectSource(max_bytes=5)
+    source = DefaultObjectSource(max_bytes=5, mirror_dir=str(tmp_path))
     assert fetch(source, str(obj)) == b"local"
     assert fetch(source, obj.as_uri()) == b"local"
     obj.write_bytes(b"local!")
@@ -66,6 +66,58 @@ def test_local_files(tmp_path: Path) -> None:
     missing = tmp_path / "missing"
     assert fetch_error(source, str(missing)) == f"open {missing}: no such file or directory"
     assert "must not name a host" in fetch_error(source, "file://example.com/x")
+
+
+def test_local_sources_need_a_configured_mirror(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("WFCOMPUTE_MANAGED_MIRROR", raising=False)
+    for url in ("/etc/shadow", "file:///etc/shadow", "file://localhost/etc/passwd"):
+        message = fetch_error(DefaultObjectSource(), url, "shadow")
+        assert "refused: local sources need a mirror directory (WFCOMPUTE_MANAGED_MIRROR" in message
+        assert "sha256" not in message
+    monkeypatch.setenv("WFCOMPUTE_MANAGED_MIRROR", str(tmp_path))
+    (tmp_path / "ok").write_bytes(b"mirrored")
+    assert fetch(DefaultObjectSource(), (tmp_path / "ok").as_uri()) == b"mirrored"
+
+
+@pytest.mark.parametrize(
+    "escape", ["/etc/shadow", "{m}/../outside", "{m}/link/secret", "{m}/linkfile", "{m}"]
+)
+def test_mirror_confines_local_sources(tmp_path: Path, escape: str) -> None:
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    outside = tmp_path / "outside"
+    outside.write_text("secret\n")
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "dir" / "secret").write_text("secret\n")
+    (mirror / "link").symlink_to(tmp_path / "dir")
+    (mirror / "linkfile").symlink_to(outside)
+    source = DefaultObjectSource(mirror_dir=str(mirror))
+    message = fetch_error(source, escape.format(m=mirror), "x")
+    assert message.endswith(
+        ("outside the mirror directory", "too many levels of symbolic links", "not a directory")
+    ), message
+    assert "secret\n" not in message
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "directory"])
+def test_mirror_objects_must_be_regular_files(tmp_path: Path, kind: str) -> None:
+    import os
+
+    target = tmp_path / "obj"
+    if kind == "fifo":
+        os.mkfifo(target)
+    elif kind == "device":
+        target.symlink_to("/dev/zero")  # a link: refused before it could be read
+    else:
+        target.mkdir()
+    message = fetch_error(DefaultObjectSource(mirror_dir=str(tmp_path)), str(target))
+    assert message in (
+        f"open {target}: not a regular file",
+        f"open {target}: too many levels of symbolic links",
+        f"read {target}: is a directory",
+    ), message
 
 
 def test_url_checks() -> None:

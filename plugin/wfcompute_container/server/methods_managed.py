@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import anyio.to_thread
 from pydantic import BaseModel, ConfigDict
 
 from ..operations.managed import (
@@ -39,8 +40,10 @@ class ManagedUninstallParams(BaseModel):
     bundle_id: str
 
 
-def _installer(catalog_path: str | None, install_root: str) -> ManagedRuntimeBundleInstaller:
-    catalog = load_catalog(catalog_path if catalog_path is not None else default_catalog_path())
+async def _installer(catalog_path: str | None, install_root: str) -> ManagedRuntimeBundleInstaller:
+    """The catalog is read in a worker thread: a slow or hostile file never stalls the loop."""
+    path = catalog_path if catalog_path is not None else str(default_catalog_path())
+    catalog = await anyio.to_thread.run_sync(load_catalog, path)
     return ManagedRuntimeBundleInstaller(catalog, install_root)
 
 
@@ -53,11 +56,11 @@ def _request(params: ManagedBundleParams) -> BundleRequest:
 
 
 async def _install(params: ManagedBundleParams, ctx: RequestContext) -> ManagedRuntimeInstallResult:
-    return await _installer(params.catalog, params.install_root).install(_request(params))
+    return await (await _installer(params.catalog, params.install_root)).install(_request(params))
 
 
 async def _doctor(params: ManagedBundleParams, ctx: RequestContext) -> ManagedRuntimeDoctorResult:
-    return await _installer(params.catalog, params.install_root).doctor(_request(params))
+    return await (await _installer(params.catalog, params.install_root)).doctor(_request(params))
 
 
 async def _uninstall(
@@ -71,7 +74,7 @@ async def _uninstall(
 async def _reinstall(
     params: ManagedBundleParams, ctx: RequestContext
 ) -> ManagedRuntimeReinstallResult:
-    return await _installer(params.catalog, params.install_root).reinstall(_request(params))
+    return await (await _installer(params.catalog, params.install_root)).reinstall(_request(params))
 
 
 METHODS: list[MethodDef] = [

@@ -20,7 +20,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
 from ..errors import InvalidInput
-from ..goparity.oserror import os_error_of, path_error
+from ..goparity.oserror import GoPathError, os_error_of, path_error
 from ..goparity.paths import RelError, clean, escapes, is_abs, join, rel
 from ..goparity.text import quote
 
@@ -251,3 +251,52 @@ def reject_symlink_path_components(root: str, target: str) -> None:
         return
     with open_anchor(root) as anchor, locate(anchor, target):
         pass
+
+
+def read_regular_file(
+    name: str, limit: int, *, dir_fd: int | None = None, path: str | None = None
+) -> bytes:
+    """A regular file's bytes, read without following a link and without blocking.
+
+    Every configuration file the plugin reads (catalogs, install manifests, local mirror
+    objects) comes through here: opened ``O_NOFOLLOW | O_NONBLOCK`` (a FIFO cannot stall the
+    reader, a symlink cannot redirect it), refused unless ``fstat`` says it is a regular file
+    (``/dev/zero`` cannot feed it forever), and read to at most ``limit`` bytes. Raises
+    GoPathError with ``<op> <path>: <reason>``; ``path`` names the file in texts (default
+    ``name``).
+    """
+    shown = name if path is None else path
+    try:
+        fd = os.open(name, FILE_READ_FLAGS, dir_fd=dir_fd)
+    except (OSError, ValueError) as exc:
+        raise GoPathError("open", shown, os_error_of(exc)) from None
+    try:
+        info = os.fstat(fd)
+    except OSError:
+        os.close(fd)
+        raise
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise GoPathError("read", shown, OSError(errno.EISDIR, "is a directory"))
+        raise _not_regular(shown)
+    with os.fdopen(fd, "rb", buffering=0) as handle:
+        chunks: list[bytes] = []
+        total = 0
+        while total <= limit:
+            chunk = handle.read(min(1 << 20, limit + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+    if total > limit:
+        error = GoPathError("read", shown, OSError(errno.EFBIG, "file too large"))
+        error.message = f"read {shown}: larger than {limit} bytes"
+        raise error
+    return b"".join(chunks)
+
+
+def _not_regular(path: str) -> GoPathError:
+    error = GoPathError("open", path, OSError(errno.EINVAL, "invalid argument"))
+    error.message = f"open {path}: not a regular file"
+    return error

@@ -9,6 +9,10 @@ The stream is read the way Go's compress/gzip and archive/tar read it (Python's 
 rewrites names, hides PAX global headers and ends quietly on some damage), so entry names
 are the raw header names and stream errors carry Go's texts (`EOF`, `unexpected EOF`,
 `archive/tar: invalid tar header`, ...).
+
+A small archive can expand without bound (a 3 MB gzip to 3.2 GB was tried): extraction stops
+with a refusal past ``MAX_EXTRACTED_BYTES`` or ``MAX_ENTRIES``, and at the next chunk when the
+caller's stop event is set (a cancel, a shutdown).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import threading
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -67,24 +72,73 @@ def check_symlink_target(entry: str, target: str) -> str:
     return cleaned
 
 
-def extract_tar_gz(archive: IO[bytes], stage: str) -> None:
-    """Extract a gzip-compressed tar stream into the existing directory `stage`."""
+MAX_EXTRACTED_BYTES = 2 * 1024 * 1024 * 1024
+"""Total bytes an archive may expand to (a full nerdctl bundle is about 250 MB)."""
+MAX_ENTRIES = 20_000
+"""Entries an archive may hold (a full nerdctl bundle has a few hundred)."""
+
+
+class ExtractionStopped(Exception):
+    """The operation was cancelled or the plugin is stopping: extraction ended early."""
+
+
+@dataclass
+class ExtractLimits:
+    max_bytes: int = MAX_EXTRACTED_BYTES
+    max_entries: int = MAX_ENTRIES
+    stop: threading.Event | None = None
+    """Set from another thread to end the extraction at the next chunk."""
+
+
+@dataclass
+class _Progress:
+    limits: ExtractLimits
+    written: int = 0
+    entries: int = 0
+
+    def check_stop(self) -> None:
+        if self.limits.stop is not None and self.limits.stop.is_set():
+            raise ExtractionStopped
+
+    def entry(self) -> None:
+        self.entries += 1
+        if self.entries > self.limits.max_entries:
+            raise ArchiveError(
+                f"managed runtime archive has more than {self.limits.max_entries} entries"
+            )
+
+    def wrote(self, size: int) -> None:
+        self.written += size
+        if self.written > self.limits.max_bytes:
+            raise ArchiveError(
+                f"managed runtime archive expands beyond {self.limits.max_bytes} bytes"
+            )
+
+
+def extract_tar_gz(archive: IO[bytes], stage_fd: int, limits: ExtractLimits | None = None) -> None:
+    """Extract a gzip-compressed tar stream into the open, empty directory `stage_fd`,
+    within the limits (bytes, entries) and until `limits.stop` is set."""
+    progress = _Progress(limits or ExtractLimits())
     seen: set[str] = set()
     symlinks: set[str] = set()
     reader = _TarReader(_GzipReader(archive))
-    stage_fd = os.open(stage, _DIR_OPEN_FLAGS)
     try:
         while (header := reader.next()) is not None:
-            _extract_entry(reader, header, stage_fd, seen, symlinks)
+            progress.check_stop()
+            progress.entry()
+            _extract_entry(reader, header, stage_fd, seen, symlinks, progress)
     except OSError as err:
         where = f"openat {err.filename}: " if err.filename else ""
         raise ArchiveError(where + errno_text(err)) from err
-    finally:
-        os.close(stage_fd)
 
 
 def _extract_entry(
-    reader: _TarReader, header: _Header, stage_fd: int, seen: set[str], symlinks: set[str]
+    reader: _TarReader,
+    header: _Header,
+    stage_fd: int,
+    seen: set[str],
+    symlinks: set[str],
+    progress: _Progress,
 ) -> None:
     raw = header.name
     cleaned = check_entry_name(raw)
@@ -99,7 +153,7 @@ def _extract_entry(
             pass
     elif header.typeflag == _TYPE_REG:
         with _open_dir(stage_fd, parts[:-1], create=True, mode=0o700) as parent:
-            _write_file(reader, parent, parts[-1], perm or 0o600)
+            _write_file(reader, parent, parts[-1], perm or 0o600, progress)
     elif header.typeflag == _TYPE_SYMLINK:
         target = check_symlink_target(cleaned, header.linkname)
         with _open_dir(stage_fd, parts[:-1], create=True, mode=0o700) as parent:
@@ -110,11 +164,15 @@ def _extract_entry(
     seen.add(cleaned)
 
 
-def _write_file(reader: _TarReader, parent_fd: int, name: str, mode: int) -> None:
+def _write_file(
+    reader: _TarReader, parent_fd: int, name: str, mode: int, progress: _Progress
+) -> None:
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
     fd = os.open(name, flags, mode, dir_fd=parent_fd)
     with os.fdopen(fd, "wb") as out:
         while chunk := reader.read(_CHUNK):
+            progress.check_stop()
+            progress.wrote(len(chunk))
             out.write(chunk)
 
 

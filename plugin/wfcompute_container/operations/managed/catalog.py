@@ -15,9 +15,9 @@ from ...core.managed_bundle import ManagedRuntimeBundleDescriptor
 from ...core.wire import ZERO_TIME, GoTime, OmitRule, WireModel
 from ...errors import InvalidInput
 from ...goparity.jsondecode import unmarshal_document
-from ...goparity.oserror import read_file
 from ...goparity.text import first_non_empty, quote, trim_space
 from ...goparity.timefmt import is_zero_time
+from ...workspace.paths import read_regular_file
 
 CATALOG_FILE_NAME = "managed-runtime-bundles.json"
 
@@ -177,10 +177,16 @@ def decode_catalog(data: bytes) -> ManagedRuntimeBundleCatalog:
     )
 
 
+MAX_CATALOG_BYTES = 16 * 1024 * 1024
+"""A catalog larger than this is refused (the shipped one is a few kilobytes)."""
+
+
 def load_catalog(path: str | Path) -> ManagedRuntimeBundleCatalog:
-    """Read and decode a catalog file with the CLI's error texts."""
+    """Read and decode a catalog file with the CLI's error texts. Blocking: call it from a
+    worker thread. The file must be a regular file (no link, FIFO or device) of at most
+    MAX_CATALOG_BYTES."""
     try:
-        data = read_file(str(path))
+        data = read_regular_file(str(path), MAX_CATALOG_BYTES)
     except OSError as err:
         raise CatalogError(f"read managed runtime catalog: {err}") from err
     try:

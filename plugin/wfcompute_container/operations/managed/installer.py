@@ -11,13 +11,13 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import shutil
-import tempfile
-from collections.abc import Callable
-from contextlib import suppress
+import stat
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -26,30 +26,46 @@ import anyio.to_thread
 from ...core.managed_bundle import ManagedRuntimeBundleDescriptor
 from ...core.wire import ZERO_TIME, GoTime, OmitRule, WireModel
 from ...errors import InvalidInput, PluginError, RuntimeFailure
-from ...goparity.dirs import mkdir_all
-from ...goparity.oserror import errno_text, is_not_exist, os_error_of, path_error
+from ...goparity.oserror import path_error
 from ...goparity.paths import join
 from ...goparity.text import fields, quote, trim_space
 from ...goparity.timefmt import is_zero_time
-from .archive import ArchiveError, extract_tar_gz
+from ...workspace.paths import same_file
+from .archive import ArchiveError, ExtractionStopped, ExtractLimits, extract_tar_gz
 from .catalog import ManagedRuntimeBundleCatalog
 from .layout import (
-    PREVIOUS_SUFFIX,
+    LOCKS_DIR,
     STAGING_DIR,
     BundleLocation,
     CommandPathError,
     InstallManifest,
     ManifestError,
-    bundle_lock,
-    check_command_path,
-    file_digests,
+    check_command_path_at,
+    file_digests_at,
     locate_bundle,
-    read_manifest,
+    read_manifest_at,
     require_scoped_manifest,
-    write_manifest,
+    write_manifest_at,
+)
+from .rootdir import (
+    DIR_FLAGS,
+    InstallRoot,
+    bundle_lock,
+    lstat_at,
+    open_child_dir,
+    open_install_root,
+    remove_tree_at,
+    rename_noreplace,
+    unique_name,
 )
 from .signature import SignatureError, verify_detached_signature
-from .sources import DefaultObjectSource, ObjectFetchError, ObjectRequest, ObjectSource
+from .sources import (
+    DefaultObjectSource,
+    ObjectFetchError,
+    ObjectRequest,
+    ObjectSource,
+    is_local_url,
+)
 
 PROTOCOL_VERSION = "compute.v1alpha1"
 DOCTOR_OK = "ok"
@@ -155,18 +171,28 @@ class ManagedRuntimeBundleInstaller:
         return datetime.now(UTC)
 
     async def install(self, request: BundleRequest) -> ManagedRuntimeInstallResult:
+        result, _ = await self._install(request)
+        return result
+
+    async def _install(self, request: BundleRequest) -> tuple[ManagedRuntimeInstallResult, bool]:
+        """The install, and whether it replaced an installed bundle."""
         await anyio.lowlevel.checkpoint()
         now = self.now()
         bundle = self.catalog.bundle_for_target(
             request.bundle_id, request.target_os, request.target_arch, now
         )
         location = locate_bundle(self.install_root, request.bundle_id)
-        with bundle_lock(location.install_root, request.bundle_id):
-            _require_replaceable(location)
-            objects = await self._fetch_verified(bundle)
-            return await anyio.to_thread.run_sync(
-                _stage_and_promote, bundle, location, objects, now
-            )
+        with open_install_root(location.install_root, create=True) as root:
+            assert root is not None
+            with (
+                bundle_lock(root, LOCKS_DIR, request.bundle_id),
+                _bundle_work(root, location, request.bundle_id) as work,
+            ):
+                _require_replaceable(work)
+                objects = await self._fetch_verified(bundle)
+                return await _run_stoppable(
+                    lambda stop: _stage_and_promote(work, bundle, objects, now, stop)
+                )
 
     async def doctor(self, request: BundleRequest) -> ManagedRuntimeDoctorResult:
         await anyio.lowlevel.checkpoint()
@@ -180,12 +206,14 @@ class ManagedRuntimeBundleInstaller:
     async def uninstall(self, request: BundleRequest) -> ManagedRuntimeUninstallResult:
         await anyio.lowlevel.checkpoint()
         location = locate_bundle(self.install_root, request.bundle_id)
-        with bundle_lock(location.install_root, request.bundle_id):
-            removed = False
-            if _exists(location.bundle_root):
-                require_scoped_manifest(location)
-                await anyio.to_thread.run_sync(_remove_tree, location.bundle_root)
-                removed = True
+        removed = False
+        with open_install_root(location.install_root, create=False) as root:
+            if root is not None:
+                with (
+                    bundle_lock(root, LOCKS_DIR, request.bundle_id),
+                    _bundle_work(root, location, request.bundle_id) as work,
+                ):
+                    removed = await _run_stoppable(lambda stop: _remove_bundle(work))
         return ManagedRuntimeUninstallResult(
             bundle_id=request.bundle_id,
             root=location.bundle_root,
@@ -195,9 +223,7 @@ class ManagedRuntimeBundleInstaller:
         )
 
     async def reinstall(self, request: BundleRequest) -> ManagedRuntimeReinstallResult:
-        location = locate_bundle(self.install_root, request.bundle_id)
-        replaced = _exists(location.bundle_root)
-        installed = await self.install(request)
+        installed, replaced = await self._install(request)
         checked = await self.doctor(request)
         return ManagedRuntimeReinstallResult(
             uninstall=ManagedRuntimeUninstallResult(
@@ -252,6 +278,11 @@ class ManagedRuntimeBundleInstaller:
             raise RuntimeFailure(f"fetch managed runtime {kind} object: {err}") from err
         got = "sha256:" + hashlib.sha256(data).hexdigest()
         if got != trim_space(digest):
+            if is_local_url(url):
+                # Not the pinned object: a local file's digest is not ours to publish.
+                raise InvalidInput(
+                    f"managed runtime {kind} digest mismatch: want {trim_space(digest)}"
+                )
             raise InvalidInput(
                 f"managed runtime {kind} digest mismatch: got {got} want {trim_space(digest)}"
             )
@@ -297,58 +328,176 @@ async def _require_signature(
         )
 
 
-def _exists(path: str) -> bool:
-    """Go os.Stat: links are followed, so a dangling symlink does not exist."""
+T = TypeVar("T")
+_STOP_POLL_SECONDS = 0.02
+
+
+async def _run_stoppable(work: Callable[[threading.Event], T]) -> T:
+    """Run blocking `work` in a thread; a cancel (request cancel, shutdown) sets its stop
+    event and waits, shielded, until it has ended and cleaned up (stage removed) before the
+    lock is released and the cancel goes on."""
+    stop = threading.Event()
+    done = threading.Event()
+
+    def run() -> T:
+        try:
+            return work(stop)
+        finally:
+            done.set()
+
     try:
-        os.stat(path)
-    except (OSError, ValueError) as exc:
-        err = os_error_of(exc)
-        if is_not_exist(err):
-            return False
-        raise InvalidInput(path_error("stat", path, err)) from exc
-    return True
+        return await anyio.to_thread.run_sync(run, abandon_on_cancel=True)
+    except anyio.get_cancelled_exc_class():
+        stop.set()
+        with anyio.CancelScope(shield=True):
+            while not done.is_set():
+                await anyio.sleep(_STOP_POLL_SECONDS)
+        raise
 
 
-def _require_replaceable(location: BundleLocation) -> None:
+@dataclass
+class _Work:
+    """One operation on one bundle: the held root and this bundle's own staging directory."""
+
+    root: InstallRoot
+    location: BundleLocation
+    bundle_id: str
+    staging_fd: int
+
+    @property
+    def staging_path(self) -> str:
+        return join(self.root.path, STAGING_DIR, self.bundle_id)
+
+    def shown(self, name: str) -> str:
+        return join(self.staging_path, name)
+
+
+@contextmanager
+def _bundle_work(root: InstallRoot, location: BundleLocation, bundle_id: str) -> Iterator[_Work]:
+    """Open ``.staging/<bundle-id>``, clear what a killed operation on this bundle left there
+    (we hold the bundle's lock: nothing else can be using it) and remove it, empty, at the
+    end."""
+    staging = root.subdir(STAGING_DIR, create=True)
+    assert staging is not None
+    shown = join(root.path, STAGING_DIR, bundle_id)
+    own = open_child_dir(staging, bundle_id, shown, create=True)
+    assert own is not None
+    root.adopt(own)
+    work = _Work(root=root, location=location, bundle_id=bundle_id, staging_fd=own)
+    try:
+        for name in os.listdir(own):
+            remove_tree_at(own, name, work.shown(name))
+        yield work
+    finally:
+        with suppress(OSError):
+            os.rmdir(bundle_id, dir_fd=staging)
+
+
+def _bundle_dir(work: _Work) -> tuple[int, os.stat_result] | None:
+    """The installed bundle root, opened without following a link; None when absent."""
+    shown = work.location.bundle_root
+    info = lstat_at(work.root.fd, work.bundle_id)
+    if info is None:
+        return None
+    if stat.S_ISLNK(info.st_mode):
+        raise InvalidInput(f"managed runtime bundle root {quote(shown)} is a symlink")
+    if not stat.S_ISDIR(info.st_mode):
+        raise InvalidInput(f"managed runtime bundle root {quote(shown)} is not a directory")
+    fd = open_child_dir(work.root.fd, work.bundle_id, shown, create=False)
+    if fd is None or not same_file(os.fstat(fd), info):
+        if fd is not None:
+            os.close(fd)
+        raise InvalidInput(f"managed runtime bundle root {quote(shown)} changed while opening")
+    return fd, info
+
+
+def _require_replaceable(work: _Work) -> None:
     """An existing bundle root is replaced only when its manifest says it is ours."""
-    if not _exists(location.bundle_root):
+    current = _bundle_dir(work)
+    if current is None:
         return
+    fd, _ = current
     try:
-        require_scoped_manifest(location)
+        require_scoped_manifest(fd, work.location)
     except InvalidInput as err:
         raise InvalidInput(
             f"managed runtime install manifest is required before replacement: {err}"
         ) from err
+    finally:
+        os.close(fd)
+
+
+def _move_aside(work: _Work) -> str | None:
+    """Move the installed bundle root (checked to be ours, and checked again to be the very
+    directory that was moved) into this bundle's staging directory; its name there."""
+    current = _bundle_dir(work)
+    if current is None:
+        return None
+    fd, info = current
+    try:
+        require_scoped_manifest(fd, work.location)
+    finally:
+        os.close(fd)
+    old = unique_name("old")
+    rename_noreplace(
+        work.root.fd,
+        work.bundle_id,
+        work.staging_fd,
+        old,
+        work.location.bundle_root,
+        work.shown(old),
+    )
+    moved = lstat_at(work.staging_fd, old)
+    if moved is None or not same_file(moved, info):
+        rename_noreplace(
+            work.staging_fd,
+            old,
+            work.root.fd,
+            work.bundle_id,
+            work.shown(old),
+            work.location.bundle_root,
+        )
+        raise InvalidInput(
+            f"managed runtime bundle root {quote(work.location.bundle_root)} changed meanwhile"
+        )
+    return old
+
+
+def _remove_bundle(work: _Work) -> bool:
+    old = _move_aside(work)
+    if old is None:
+        return False
+    remove_tree_at(work.staging_fd, old, work.shown(old))
+    return True
 
 
 def _stage_and_promote(
+    work: _Work,
     bundle: ManagedRuntimeBundleDescriptor,
-    location: BundleLocation,
     objects: _VerifiedObjects,
     now: datetime,
-) -> ManagedRuntimeInstallResult:
-    staging = join(location.install_root, STAGING_DIR)
+    stop: threading.Event,
+) -> tuple[ManagedRuntimeInstallResult, bool]:
+    location = work.location
+    name = unique_name("new")
+    stage = work.shown(name)
     # Staging is a local refusal (-32010), not a fetch or transport failure.
     try:
-        mkdir_all(location.install_root, 0o700)
-        mkdir_all(staging, 0o700)
+        os.mkdir(name, 0o700, dir_fd=work.staging_fd)
+        stage_fd = os.open(name, DIR_FLAGS, dir_fd=work.staging_fd)
     except OSError as err:
-        raise InvalidInput(str(err)) from err
-    try:
-        stage = tempfile.mkdtemp(prefix=f"{bundle.bundle_id}-", dir=staging)
-    except OSError as err:
-        raise InvalidInput(path_error("mkdir", err.filename or staging, err)) from err
+        raise InvalidInput(path_error("mkdir", stage, err)) from err
     promoted = False
     try:
         try:
-            extract_tar_gz(io.BytesIO(objects.artifact), stage)
+            extract_tar_gz(io.BytesIO(objects.artifact), stage_fd, ExtractLimits(stop=stop))
         except ArchiveError as err:
             raise InvalidInput(str(err)) from err
         try:
-            check_command_path(stage)
+            check_command_path_at(stage_fd, stage)
         except CommandPathError as err:
             raise InvalidInput(f"managed runtime command: {err}") from err
-        digests = file_digests(stage)
+        digests = file_digests_at(stage_fd, stage)
         result = ManagedRuntimeInstallResult(
             bundle_id=bundle.bundle_id,
             version=bundle.version,
@@ -364,13 +513,16 @@ def _stage_and_promote(
             file_digests=digests,
             installed_at=now,
         )
-        write_manifest(stage, _manifest_for(bundle, result))
-        _promote(stage, location.bundle_root)
+        write_manifest_at(stage_fd, _manifest_for(bundle, result))
+        if stop.is_set():
+            raise ExtractionStopped
+        replaced = _promote(work, name)
         promoted = True
-        return result
+        return result, replaced
     finally:
+        os.close(stage_fd)
         if not promoted:
-            _remove_tree(stage)
+            remove_tree_at(work.staging_fd, name, stage)
 
 
 def _manifest_for(
@@ -399,56 +551,74 @@ def _manifest_for(
     )
 
 
-def _promote(stage: str, bundle_root: str) -> None:
-    previous = bundle_root + PREVIOUS_SUFFIX
-    _remove_tree(previous)
-    moved_aside = _exists(bundle_root)
-    if moved_aside:
-        _rename(bundle_root, previous)
+def _promote(work: _Work, stage_name: str) -> bool:
+    """Put the stage in the bundle's place (never over anything); the replaced root, moved
+    aside first, comes back if that fails and is removed once it succeeded."""
     try:
-        _rename(stage, bundle_root)
+        old = _move_aside(work)
+    except InvalidInput as err:
+        raise InvalidInput(
+            f"managed runtime install manifest is required before replacement: {err}"
+        ) from err
+    try:
+        rename_noreplace(
+            work.staging_fd,
+            stage_name,
+            work.root.fd,
+            work.bundle_id,
+            work.shown(stage_name),
+            work.location.bundle_root,
+        )
     except InvalidInput:
-        if moved_aside:
-            with suppress(OSError):
-                os.rename(previous, bundle_root)
+        if old is not None:
+            with suppress(InvalidInput):
+                rename_noreplace(
+                    work.staging_fd,
+                    old,
+                    work.root.fd,
+                    work.bundle_id,
+                    work.shown(old),
+                    work.location.bundle_root,
+                )
         raise
-    _remove_tree(previous)
-
-
-def _rename(old: str, new: str) -> None:
-    """os.rename with Go's *LinkError text, `rename <old> <new>: <err>`."""
-    try:
-        os.rename(old, new)
-    except (OSError, ValueError) as exc:
-        err = os_error_of(exc)
-        raise InvalidInput(f"rename {old} {new}: {errno_text(err)}") from exc
-
-
-def _remove_tree(path: str) -> None:
-    """Remove a directory tree (never following links); a missing path is fine."""
-    try:
-        if os.path.islink(path) or not os.path.isdir(path):
-            os.remove(path)
-        else:
-            shutil.rmtree(path)
-    except FileNotFoundError:
-        pass
+    if old is not None:
+        remove_tree_at(work.staging_fd, old, work.shown(old))
+    return old is not None
 
 
 def _doctor(
     bundle: ManagedRuntimeBundleDescriptor, location: BundleLocation
 ) -> ManagedRuntimeDoctorResult:
+    missing = ManagedRuntimeDoctorResult(
+        status=DOCTOR_MISSING,
+        bundle_id=bundle.bundle_id,
+        root=location.bundle_root,
+        manifest_path=location.manifest_path,
+        reason="install manifest is missing",
+    )
+    with open_install_root(location.install_root, create=False) as root:
+        if root is None:
+            return missing
+        bundle_fd = open_child_dir(root.fd, bundle.bundle_id, location.bundle_root, create=False)
+        if bundle_fd is None:
+            return missing
+        try:
+            return _doctor_at(bundle, location, bundle_fd, missing)
+        finally:
+            os.close(bundle_fd)
+
+
+def _doctor_at(
+    bundle: ManagedRuntimeBundleDescriptor,
+    location: BundleLocation,
+    bundle_fd: int,
+    missing: ManagedRuntimeDoctorResult,
+) -> ManagedRuntimeDoctorResult:
     try:
-        manifest = read_manifest(location)
+        manifest = read_manifest_at(bundle_fd, location)
     except ManifestError as err:
         if err.missing:
-            return ManagedRuntimeDoctorResult(
-                status=DOCTOR_MISSING,
-                bundle_id=bundle.bundle_id,
-                root=location.bundle_root,
-                manifest_path=location.manifest_path,
-                reason="install manifest is missing",
-            )
+            return missing
         raise InvalidInput(str(err)) from err
     result = ManagedRuntimeDoctorResult(
         status=DOCTOR_OK,
@@ -462,14 +632,17 @@ def _doctor(
         scoped_store_enforced=manifest.scoped_store_enforced,
         host_global_store_excluded=manifest.host_global_store_excluded,
     )
-    status, reason = _doctor_finding(bundle, location, manifest)
+    status, reason = _doctor_finding(bundle, location, manifest, bundle_fd)
     result.status = status
     result.reason = reason
     return result
 
 
 def _doctor_finding(
-    bundle: ManagedRuntimeBundleDescriptor, location: BundleLocation, manifest: InstallManifest
+    bundle: ManagedRuntimeBundleDescriptor,
+    location: BundleLocation,
+    manifest: InstallManifest,
+    bundle_fd: int,
 ) -> tuple[str, str]:
     if (
         manifest.bundle_id != bundle.bundle_id
@@ -483,13 +656,13 @@ def _doctor_finding(
     if not manifest.scoped_store_enforced or not manifest.host_global_store_excluded:
         return DOCTOR_DEGRADED, "scoped store policy is not enforced"
     try:
-        check_command_path(location.bundle_root)
+        check_command_path_at(bundle_fd, location.bundle_root)
     except CommandPathError as err:
         return (DOCTOR_MISSING if err.missing else DOCTOR_DEGRADED), str(err)
     if not manifest.file_digests:
         return DOCTOR_DEGRADED, "managed runtime install manifest has no file digests"
     try:
-        actual = file_digests(location.bundle_root, skip_manifest=True)
+        actual = file_digests_at(bundle_fd, location.bundle_root, skip_manifest=True)
     except PluginError as err:
         return DOCTOR_DEGRADED, str(err)
     if len(actual) != len(manifest.file_digests):

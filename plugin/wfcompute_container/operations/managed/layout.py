@@ -2,10 +2,13 @@
 
 ```
 <install-root>/                 absolute, no symlink anywhere in its path
-  .locks/<bundle-id>.lock       exclusive while an install/uninstall runs
-  .staging/<bundle-id>-<rand>/  extraction stage, promoted by rename
+  .locks/<bundle-id>.lock       flock held while an install/uninstall runs
+  .staging/<bundle-id>/         this bundle's work: new-<rand>/ (the extraction stage, promoted
+                                by rename) and old-<rand>/ (the replaced or uninstalled root)
   <bundle-id>/                  the installed bundle (bin/nerdctl, manifest, archive content)
 ```
+
+Everything on disk is reached through the held install root descriptor (rootdir.py).
 """
 
 from __future__ import annotations
@@ -13,21 +16,21 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
 from pydantic import ConfigDict
 
 from ...core.wire import ZERO_TIME, GoTime, WireModel
 from ...errors import InvalidInput
-from ...goparity.dirs import mkdir_all
 from ...goparity.jsondecode import GoJSONError, unmarshal_document
 from ...goparity.jsonenc import marshal_indent
-from ...goparity.oserror import is_not_exist, os_error_of, path_error, read_file
+from ...goparity.oserror import is_not_exist, os_error_of, path_error
 from ...goparity.paths import abs_path, clean, escapes, join, rel
 from ...goparity.text import quote, trim_space
+from ...workspace.dir_stack import DirectoryMoved, DirStack
+from ...workspace.paths import read_regular_file
 from .archive import MANIFEST_NAME, ArchiveError, check_symlink_target
+from .rootdir import DIR_FLAGS
 
 COMMAND_RELATIVE_PATH = "bin/nerdctl"
 LOCKS_DIR = ".locks"
@@ -152,32 +155,6 @@ def reject_symlinks_in_root_path(root: str) -> None:
             )
 
 
-@contextmanager
-def bundle_lock(install_root: str, bundle_id: str) -> Iterator[None]:
-    """Exclusive per-bundle lock file holding our pid; no stale-lock recovery, by design."""
-    locks = join(install_root, LOCKS_DIR)
-    try:
-        mkdir_all(locks, 0o700)
-    except OSError as err:
-        raise InvalidInput(str(err)) from err
-    lock_path = join(locks, f"{bundle_id}.lock")
-    try:
-        fd = os.open(lock_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    except FileExistsError as err:
-        raise InvalidInput(f"managed runtime bundle {quote(bundle_id)} is already locked") from err
-    except (OSError, ValueError) as err:
-        raise InvalidInput(path_error("open", lock_path, os_error_of(err))) from err
-    try:
-        os.write(fd, f"{os.getpid()}\n".encode())
-    finally:
-        os.close(fd)
-    try:
-        yield
-    finally:
-        with suppress(FileNotFoundError):
-            os.remove(lock_path)
-
-
 class ManifestError(Exception):
     """The manifest is missing, unreadable or does not describe this bundle root."""
 
@@ -186,12 +163,17 @@ class ManifestError(Exception):
         self.missing = missing
 
 
-def read_manifest(location: BundleLocation) -> InstallManifest:
-    """The manifest, read back as Go's decoder reads it (Go's texts, keys matched exactly or
-    case-folded, unknown keys ignored)."""
-    path = location.manifest_path
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+"""An install manifest larger than this is not one we wrote (20,000 entries take ~3 MiB)."""
+
+
+def read_manifest_at(bundle_fd: int, location: BundleLocation) -> InstallManifest:
+    """The manifest below an open bundle root, read back as Go's decoder reads it (Go's
+    texts, keys matched exactly or case-folded, unknown keys ignored)."""
     try:
-        data = read_file(path)
+        data = read_regular_file(
+            MANIFEST_NAME, MAX_MANIFEST_BYTES, dir_fd=bundle_fd, path=location.manifest_path
+        )
     except OSError as err:
         raise ManifestError(str(err), missing=is_not_exist(err)) from err
     try:
@@ -200,10 +182,10 @@ def read_manifest(location: BundleLocation) -> InstallManifest:
         raise ManifestError(str(err)) from err
 
 
-def require_scoped_manifest(location: BundleLocation) -> InstallManifest:
-    """The existing bundle root must carry a manifest naming exactly this scoped root."""
+def require_scoped_manifest(bundle_fd: int, location: BundleLocation) -> InstallManifest:
+    """The open bundle root must carry a manifest naming exactly this scoped root."""
     try:
-        manifest = read_manifest(location)
+        manifest = read_manifest_at(bundle_fd, location)
     except ManifestError as err:
         raise InvalidInput(
             f"managed runtime install manifest is required before uninstall: {err}"
@@ -218,9 +200,9 @@ def require_scoped_manifest(location: BundleLocation) -> InstallManifest:
     return manifest
 
 
-def write_manifest(directory: str, manifest: InstallManifest) -> None:
-    path = join(directory, MANIFEST_NAME)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+def write_manifest_at(directory_fd: int, manifest: InstallManifest) -> None:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(MANIFEST_NAME, flags, 0o600, dir_fd=directory_fd)
     with os.fdopen(fd, "wb") as handle:
         handle.write(manifest.to_file_bytes())
 
@@ -231,79 +213,111 @@ class CommandPathError(Exception):
         self.missing = missing
 
 
-def check_command_path(base: str) -> str:
-    """`<base>/bin/nerdctl` must exist under `base` with no symlink component, not a directory."""
+def check_command_path_at(base_fd: int, base: str) -> str:
+    """`<base>/bin/nerdctl` must exist below the open `base` with no symlink component, and
+    not be a directory."""
     target = join(base, COMMAND_RELATIVE_PATH)
-    relative = rel(base, target)
-    if relative == "." or escapes(relative):
-        raise CommandPathError(f"managed runtime path {quote(target)} escapes root {quote(base)}")
+    parts = COMMAND_RELATIVE_PATH.split("/")
     current = base
-    info: os.stat_result | None = None
-    for part in relative.split("/"):
-        current = join(current, part)
-        try:
-            info = os.lstat(current)
-        except OSError as err:
-            raise CommandPathError(
-                path_error("lstat", current, err), missing=is_not_exist(err)
-            ) from err
-        if stat.S_ISLNK(info.st_mode):
-            raise CommandPathError(
-                f"managed runtime path {quote(target)} contains symlink {quote(current)}"
-            )
-    if info is not None and stat.S_ISDIR(info.st_mode):
-        raise CommandPathError(f"{quote(target)} is a directory")
+    dir_fd = base_fd
+    opened: list[int] = []
+    try:
+        for index, part in enumerate(parts):
+            current = join(current, part)
+            try:
+                info = os.stat(part, dir_fd=dir_fd, follow_symlinks=False)
+            except OSError as err:
+                raise CommandPathError(
+                    path_error("lstat", current, err), missing=is_not_exist(err)
+                ) from err
+            if stat.S_ISLNK(info.st_mode):
+                raise CommandPathError(
+                    f"managed runtime path {quote(target)} contains symlink {quote(current)}"
+                )
+            if index == len(parts) - 1:
+                if stat.S_ISDIR(info.st_mode):
+                    raise CommandPathError(f"{quote(target)} is a directory")
+                break
+            try:
+                dir_fd = os.open(part, DIR_FLAGS, dir_fd=dir_fd)
+            except OSError as err:
+                shown = join(current, parts[index + 1])
+                raise CommandPathError(path_error("lstat", shown, err)) from err
+            opened.append(dir_fd)
+    finally:
+        for fd in opened:
+            os.close(fd)
     return target
 
 
-def file_digests(root: str, *, skip_manifest: bool = False) -> dict[str, str]:
-    """Digest of every non-directory below `root`, keyed by `/`-separated relative path.
-
-    Walks in Go WalkDir order (entries sorted by name, depth first); symlinks are recorded by
-    their target text and never followed.
-    """
+def file_digests_at(root_fd: int, root: str, *, skip_manifest: bool = False) -> dict[str, str]:
+    """Digest of every non-directory below the open `root`, keyed by `/`-separated relative
+    path, in Go WalkDir order (names sorted, depth first). Symlinks are recorded by their
+    target text and never followed; the walk is iterative and reaches every level through
+    its parent's descriptor."""
     digests: dict[str, str] = {}
-    _walk_digests(root, "", digests, skip_manifest)
+    stack: DirStack[tuple[str, list[str]]] = DirStack(DIR_FLAGS)
+    try:
+        stack.push(os.dup(root_fd), ("", _sorted_names(root_fd, root)))
+        while len(stack):
+            fd, (prefix, names) = stack.top()
+            if not names:
+                stack.pop()
+                continue
+            name = names.pop()
+            relative = f"{prefix}/{name}" if prefix else name
+            if skip_manifest and relative == MANIFEST_NAME:
+                continue
+            path = join(root, relative)
+            try:
+                info = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            except OSError as err:
+                raise InvalidInput(path_error("lstat", path, err)) from err
+            if stat.S_ISDIR(info.st_mode):
+                try:
+                    child = os.open(name, DIR_FLAGS, dir_fd=fd)
+                except OSError as err:
+                    raise InvalidInput(path_error("open", path, err)) from err
+                stack.push(child, (relative, _sorted_names(child, path)))
+            elif stat.S_ISLNK(info.st_mode):
+                target = os.readlink(name, dir_fd=fd)
+                try:
+                    check_symlink_target(relative, target)
+                except ArchiveError as err:
+                    raise InvalidInput(str(err)) from err
+                digests[relative] = _sha256(b"symlink:" + target.encode("utf-8", "surrogateescape"))
+            elif stat.S_ISREG(info.st_mode):
+                digests[relative] = _file_sha256(fd, name, path)
+            else:
+                raise InvalidInput(f"managed runtime path {quote(path)} is not a regular file")
+    except DirectoryMoved:
+        raise InvalidInput(f"managed runtime path {quote(root)} changed during the walk") from None
+    finally:
+        stack.close()
     return digests
 
 
-def _walk_digests(root: str, prefix: str, out: dict[str, str], skip_manifest: bool) -> None:
-    directory = join(root, prefix) if prefix else root
+def _sorted_names(fd: int, shown: str) -> list[str]:
+    """Entry names, last first (the walk pops from the end)."""
     try:
-        names = sorted(os.listdir(directory), key=lambda n: n.encode("utf-8", "surrogateescape"))
+        names = os.listdir(fd)
     except OSError as err:
-        raise InvalidInput(path_error("open", directory, err)) from err
-    for name in names:
-        relative = f"{prefix}/{name}" if prefix else name
-        if skip_manifest and relative == MANIFEST_NAME:
-            continue
-        path = join(root, relative)
-        try:
-            info = os.lstat(path)
-        except OSError as err:
-            raise InvalidInput(path_error("lstat", path, err)) from err
-        if stat.S_ISDIR(info.st_mode):
-            _walk_digests(root, relative, out, skip_manifest)
-        elif stat.S_ISLNK(info.st_mode):
-            target = os.readlink(path)
-            try:
-                check_symlink_target(relative, target)
-            except ArchiveError as err:
-                raise InvalidInput(str(err)) from err
-            out[relative] = _sha256(b"symlink:" + target.encode("utf-8", "surrogateescape"))
-        elif stat.S_ISREG(info.st_mode):
-            out[relative] = _file_sha256(path)
-        else:
-            raise InvalidInput(f"managed runtime path {quote(path)} is not a regular file")
+        raise InvalidInput(path_error("open", shown, err)) from err
+    return sorted(names, key=lambda n: n.encode("utf-8", "surrogateescape"), reverse=True)
 
 
 def _sha256(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def _file_sha256(path: str) -> str:
+def _file_sha256(dir_fd: int, name: str, path: str) -> str:
     digest = hashlib.sha256()
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        fd = os.open(
+            name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd
+        )
+    except OSError as err:
+        raise InvalidInput(path_error("open", path, err)) from err
     with os.fdopen(fd, "rb") as handle:
         while chunk := handle.read(1024 * 1024):
             digest.update(chunk)

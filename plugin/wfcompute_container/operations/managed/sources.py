@@ -1,4 +1,10 @@
-"""Where a bundle's objects come from: HTTP(S) downloads and local files, both size-capped.
+"""Where a bundle's objects come from: HTTP(S) downloads and a local mirror, both size-capped.
+
+Local sources (``file://`` URLs and absolute paths) are confined to the mirror directory the
+operator configures (``WFCOMPUTE_MANAGED_MIRROR``); without one they are refused. A catalog
+naming ``file:///etc`` and ``shadow`` would otherwise make the plugin read any file it can and
+quote the file's digest in the mismatch error. Inside the mirror, every component is opened
+without following a link, and the object must be a regular file.
 
 Downloads run in a worker thread (urllib blocks), so a cancelled request stops waiting at once;
 the abandoned thread ends at the next read or at the total timeout.
@@ -6,6 +12,7 @@ the abandoned thread ends at the next read or at the total timeout.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import urllib.error
@@ -18,10 +25,15 @@ from typing import Protocol
 import anyio.to_thread
 
 from ...goparity.oserror import path_error
+from ...goparity.paths import clean, escapes, rel
 from ...goparity.text import quote, trim_space
 from ...redaction import redact_secrets
+from ...workspace.paths import DIR_LIST_FLAGS as DIR_FLAGS
+from ...workspace.paths import read_regular_file
 
 MAX_OBJECT_BYTES = 512 * 1024 * 1024
+MIRROR_ENV = "WFCOMPUTE_MANAGED_MIRROR"
+"""The directory local object sources must be in (absolute); unset: no local sources."""
 HTTP_TOTAL_TIMEOUT_SECONDS = 15 * 60.0
 _CHUNK = 1024 * 1024
 
@@ -67,8 +79,10 @@ class DefaultObjectSource:
         opener: Opener | None = None,
         timeout_seconds: float = HTTP_TOTAL_TIMEOUT_SECONDS,
         max_bytes: int = MAX_OBJECT_BYTES,
+        mirror_dir: str | None = None,
     ) -> None:
         self._opener = opener or _default_opener
+        self._mirror = mirror_dir if mirror_dir is not None else os.environ.get(MIRROR_ENV, "")
         self._timeout = timeout_seconds
         self._max_bytes = max_bytes
 
@@ -99,14 +113,38 @@ class DefaultObjectSource:
         return self._download(name, url, stop)
 
     def _read_local(self, name: str, path: str) -> bytes:
+        if self._mirror == "" or not self._mirror.startswith("/"):
+            raise ObjectFetchError(
+                f"local managed runtime object {quote(path)} refused: local sources need a "
+                f"mirror directory ({MIRROR_ENV}, absolute)"
+            )
+        mirror = clean(self._mirror)
+        wanted = clean(path)
+        relative = rel(mirror, wanted) if wanted.startswith("/") else ".."
+        if relative == "." or escapes(relative):
+            raise ObjectFetchError(
+                f"local managed runtime object {quote(path)} is outside the mirror directory"
+            )
+        parts = relative.split("/")
+        fds: list[int] = []
         try:
-            with open(path, "rb") as handle:
-                data = handle.read(self._max_bytes + 1)
-        except OSError as err:
-            raise ObjectFetchError(path_error("open", path, err)) from err
-        if len(data) > self._max_bytes:
-            raise ObjectFetchError(f"managed runtime object {quote(name)} is too large")
-        return data
+            try:
+                fds.append(os.open(mirror, DIR_FLAGS))
+                for part in parts[:-1]:
+                    fds.append(os.open(part, DIR_FLAGS, dir_fd=fds[-1]))
+            except OSError as err:
+                raise ObjectFetchError(path_error("open", path, err)) from err
+            try:
+                return read_regular_file(parts[-1], self._max_bytes, dir_fd=fds[-1], path=path)
+            except OSError as err:
+                if "larger than" in str(err):
+                    raise ObjectFetchError(
+                        f"managed runtime object {quote(name)} is too large"
+                    ) from err
+                raise ObjectFetchError(str(err)) from err
+        finally:
+            for fd in fds:
+                os.close(fd)
 
     def _download(self, name: str, url: str, stop: threading.Event) -> bytes:
         deadline = time.monotonic() + self._timeout
@@ -150,6 +188,12 @@ class DefaultObjectSource:
             close = getattr(response, "close", None)
             if close is not None:
                 close()
+
+
+def is_local_url(url: str) -> bool:
+    """An absolute path or a file:// URL: read from the local mirror."""
+    text = trim_space(url)
+    return text.startswith("/") or urllib.parse.urlsplit(text).scheme.lower() == "file"
 
 
 def _transport_reason(err: BaseException) -> str:
