@@ -345,3 +345,91 @@ def test_uninstall_whose_manifest_is_a_fifo_is_refused_and_nothing_is_removed(
     }
     ping_answered(plugin, 2)
     assert (bundle_root / "data").read_text() == "keep\n"
+
+
+# --- item 5: SIGTERM during an install, through the real server ----------------------------------
+
+
+def zero_bomb_objects(key: SigningKey, size: int) -> BundleObjects:
+    """A signed bundle whose archive holds `size` zero bytes: ~1000:1, a few MB on the wire."""
+    import hashlib
+    import io
+    import tarfile
+
+    class Zeros(io.RawIOBase):
+        left = size
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, target: Any) -> int:
+            n = min(len(target), self.left)
+            target[:n] = bytes(n)
+            self.left -= n
+            return n
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=1) as archive:
+        nerdctl = tarfile.TarInfo("bin/nerdctl")
+        data = b"#!/bin/sh\n"
+        nerdctl.size = len(data)
+        nerdctl.mode = 0o755
+        archive.addfile(nerdctl, io.BytesIO(data))
+        big = tarfile.TarInfo("share/zeros")
+        big.size = size
+        archive.addfile(big, io.BufferedReader(Zeros(), 1 << 20))
+    artifact = buffer.getvalue()
+    from tests.operations.managed_fixtures import ARTIFACT_NAME
+
+    checksum = f"{hashlib.sha256(artifact).hexdigest()}  {ARTIFACT_NAME}\n".encode()
+    return BundleObjects(
+        artifact=artifact,
+        checksum=checksum,
+        signature=key.sign(checksum),
+        trust_root=key.public_armored,
+        key_id=key.key_id,
+    )
+
+
+def test_sigterm_mid_extraction_exits_promptly_and_leaves_no_stage_or_lock(
+    tmp_path: Path, key: SigningKey
+) -> None:
+    from tests.operations.managed_fixtures import serve_objects
+
+    bomb = zero_bomb_objects(key, 1536 * 1024 * 1024)
+    root = tmp_path / "root"
+    with serve_objects(bomb.served()) as server:
+        catalog = tmp_path / "catalog.json"
+        catalog.write_text(json.dumps(catalog_document(bomb, server.url)))
+        plugin = PluginProcess(env={"TMPDIR": str(tmp_path)})
+        try:
+            plugin.initialize()
+            plugin.request(
+                1,
+                "managed_runtime.install",
+                {
+                    "catalog": str(catalog),
+                    "install_root": str(root),
+                    "bundle_id": BUNDLE_ID,
+                    "target_os": "linux",
+                    "target_arch": "amd64",
+                },
+            )
+            staging = root / ".staging" / BUNDLE_ID
+
+            def extracting() -> bool:
+                return any(
+                    p.stat().st_size > 16 * 1024 * 1024 for p in staging.glob("new-*/share/zeros")
+                )
+
+            plugin.wait_until(extracting, 60, "extraction under way")
+            plugin.proc.terminate()
+            status = plugin.finish(timeout=20)
+        finally:
+            plugin.kill()
+    assert status == 0, plugin.tail()
+    assert not (root / BUNDLE_ID).exists()
+    assert list((root / ".staging").iterdir()) == []
+    assert list((root / ".locks").iterdir()) == []
+    answer = plugin.by_id.get("1")
+    assert answer is not None and answer["error"]["code"] == -32800, answer
