@@ -851,3 +851,18 @@ def test_archive_entry_with_the_manifest_name_is_refused(setup: Setup, key: Sign
         assert message.startswith('archive entry "wfcompute-managed-runtime-install.json'), message
         assert message.endswith('" uses the reserved install manifest name'), message
         assert not (setup.root / BUNDLE_ID).exists()
+
+
+def test_reinstall_never_touches_a_sibling_named_like_the_old_previous_directory(
+    setup: Setup,
+) -> None:
+    # The path-based installer moved the old root to `<id>.previous`, deleting whatever was
+    # there first; the replaced root now goes into this bundle's own staging directory.
+    setup.run("install")
+    sibling = setup.root / f"{BUNDLE_ID}.previous" / "user" / "data"
+    sibling.parent.mkdir(parents=True)
+    sibling.write_text("mine\n")
+    result = setup.run("reinstall")
+    assert result.uninstall.removed is True
+    assert sibling.read_text() == "mine\n"
+    assert list((setup.root / ".staging").iterdir()) == []
