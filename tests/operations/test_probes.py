@@ -161,11 +161,30 @@ def test_executor_claims_follow_requested_profiles_in_order() -> None:
         (b"  \n", "unknown"),
         (b"\x00\x00", "unknown"),
         (b"4.3\x00.1 extra", "4.3.1"),
-        (b"\xff1.0", "\ufffd1.0"),
+        (b"\xff1.0", "\udcff1.0"),
+        (b"1.0\xe2\x82", "1.0\udce2\udc82"),
     ],
 )
 def test_sanitize_runtime_version(raw: bytes, version: str) -> None:
     assert probes.sanitize_runtime_version(raw) == version
+
+
+def test_invalid_version_bytes_reach_the_wire_one_fffd_each_and_digests_hash_raw_bytes() -> None:
+    import hashlib
+
+    from wfcompute_container.goparity.jsonenc import marshal
+
+    version = probes.sanitize_runtime_version(b"1.0\xe2\x82 build")
+    assert marshal(version) == '"1.0\\ufffd\\ufffd"'
+    assert probes.claim_digest("p", version) == (
+        "sha256:" + hashlib.sha256(b"p\x001.0\xe2\x82").hexdigest()
+    )
+    _, executors = probes.executor_claims(["sandboxed-oci-v1"], version)
+    provider = executors[0].provider
+    assert executors[0].image_digest != probes.claim_digest(
+        provider, "1.0\ufffd\ufffd", "", "image"
+    )
+    assert marshal(executors[0].version) == '"1.0\\ufffd\\ufffd"'
 
 
 @pytest.mark.parametrize(

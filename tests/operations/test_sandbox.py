@@ -167,7 +167,17 @@ def test_entrypoint_override_requires_a_command(command: list[str]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("percent", "text"), [(50, "0.50"), (150, "1.50"), (1, "0.01"), (333, "3.33"), (100, "1.00")]
+    ("percent", "text"),
+    [
+        (50, "0.50"),
+        (150, "1.50"),
+        (1, "0.01"),
+        (333, "3.33"),
+        (100, "1.00"),
+        # Go converts to float64 before dividing: beyond 2**53 the integer itself rounds.
+        (9007199254740993, "90071992547409.92"),
+        (12345678901234567, "123456789012345.69"),
+    ],
 )
 def test_cpus_has_two_decimals(percent: int, text: str) -> None:
     assert format_cpus(percent) == text

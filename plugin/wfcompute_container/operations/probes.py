@@ -703,7 +703,10 @@ def identify_runtime(version_output: bytes) -> str | None:
 
 
 def sanitize_runtime_version(output: bytes | str) -> str:
-    text = output.decode("utf-8", errors="replace") if isinstance(output, bytes) else output
+    """The first field of the version output. Invalid bytes stay as they are (surrogate
+    escapes), as in Go's string: the wire shows one U+FFFD per byte and the claim digests hash
+    the raw bytes."""
+    text = output.decode("utf-8", errors="surrogateescape") if isinstance(output, bytes) else output
     text = trim_space(text).replace("\x00", "")
     if text == "":
         return "unknown"
@@ -726,7 +729,10 @@ def redact_probe_detail(message: str) -> str:
 
 
 def claim_digest(*parts: str) -> str:
-    return "sha256:" + hashlib.sha256("\x00".join(parts).encode("utf-8")).hexdigest()
+    """sha256 of the parts joined by NUL, over their raw bytes (a version's invalid bytes
+    included, as Go hashes its string)."""
+    joined = "\x00".join(parts).encode("utf-8", "surrogateescape")
+    return "sha256:" + hashlib.sha256(joined).hexdigest()
 
 
 def managed_runtime_scope_name(*parts: str) -> str:

@@ -213,7 +213,9 @@ def validate_runtime_scope(tool: str, scope: list[str] | None) -> list[str]:
 
 
 def format_cpus(cpu_percent: int) -> str:
-    return f"{cpu_percent / 100:.2f}"
+    """Go's ``fmt.Sprintf("%.2f", float64(cpu_percent)/100)``: the integer becomes a float64
+    first (Python's int / int would divide exactly, then round once)."""
+    return f"{float(cpu_percent) / 100:.2f}"
 
 
 def new_container_name() -> str:
