@@ -14,11 +14,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .. import __version__
+from ..rpc.limits import DEFAULT_MAX_CONCURRENT_REQUESTS, DEFAULT_MAX_MESSAGE_BYTES
 from .arguments import positive_int
 
 PROG = "workflow-plugin-compute-container"
-DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
-DEFAULT_MAX_CONCURRENCY = 32
+DEFAULT_MAX_CONCURRENCY = DEFAULT_MAX_CONCURRENT_REQUESTS
 
 
 def _log_level(text: str) -> str:

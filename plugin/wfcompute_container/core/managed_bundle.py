@@ -15,6 +15,7 @@ from pydantic import Field
 
 from ..goparity.text import quote
 from ..goparity.timefmt import is_zero_time, unix_nanos
+from .enums import PROTOCOL_VERSION
 from .rules import (
     identifier_error,
     public_text_errors,
@@ -22,8 +23,6 @@ from .rules import (
     valid_sha256_digest,
 )
 from .wire import ZERO_TIME, GoTime, OmitRule, WireModel
-
-PROTOCOL_VERSION = "compute.v1alpha1"
 
 RUNTIME_BACKEND_FAMILIES = frozenset(
     {"podman", "docker", "nerdctl", "containerd", "apple-container", "hyper-v", "wsl"}

@@ -30,7 +30,7 @@ from ..core.backends import (
     supported_executors,
 )
 from ..core.descriptors import ExecutorRef
-from ..core.enums import RUNTIME_ISOLATION_USER_NAMESPACE
+from ..core.enums import PROTOCOL_VERSION, RUNTIME_ISOLATION_USER_NAMESPACE
 from ..core.managed_bundle import ManagedRuntimeBundleDescriptor
 from ..core.resources import ResourceLimits
 from ..core.rules import NON_SHIPPABLE_MARKERS, public_text_errors
@@ -48,7 +48,6 @@ from .probe_claims import ClaimPlan, claim_details, failed_claims, failure_reaso
 from .probe_evidence import EvidenceDecodeError, decode_evidence
 from .probe_runner import CommandOutcome, ExecProbeRunner, ProbeRunner
 
-PROTOCOL_VERSION = "compute.v1alpha1"
 DEFAULT_CONFORMANCE_PROFILE = "distroless-static-v1"
 DEFAULT_CONFORMANCE_COMMAND: tuple[str, ...] = ("/usr/local/bin/wfcompute-sandbox-probe",)
 DEFAULT_CONFORMANCE_IMAGE = (

@@ -60,6 +60,10 @@ from wfcompute_container.rpc.envelope import (
 )
 from wfcompute_container.rpc.errors import RpcError
 from wfcompute_container.rpc.framing import NEED_INPUT, LineReader, LineWriter, OversizedLine
+from wfcompute_container.rpc.limits import (
+    DEFAULT_MAX_CONCURRENT_REQUESTS,
+    DEFAULT_MAX_MESSAGE_BYTES,
+)
 
 # Re-exported: the process set-up that goes with `serve` (they live beside the transport).
 from wfcompute_container.rpc.stdio import protect_stdin as protect_stdin
@@ -101,8 +105,8 @@ _COALESCE_BYTES = 64 * 1024
 
 @dataclass(frozen=True)
 class EngineConfig:
-    max_message_bytes: int = 16 * 1024 * 1024
-    max_concurrent_requests: int = 32
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    max_concurrent_requests: int = DEFAULT_MAX_CONCURRENT_REQUESTS
     max_queued_requests: int = 256
     """Requests waiting for a slot before stdin is no longer read."""
     max_queued_bytes: int = 64 * 1024 * 1024

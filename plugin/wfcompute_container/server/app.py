@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import anyio
 
 from .. import __version__
+from ..core.enums import PROTOCOL_VERSION
 from ..resources import data_path
 from ..rpc.engine import EngineConfig, serve
 from ..rpc.errors import INTERNAL_ERROR, INVALID_PARAMS, RpcError
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("wfcompute.server")
 
 PLUGIN_NAME = "workflow-plugin-compute-container"
-PROTOCOL_VERSION = "compute.v1alpha1"
 
 # Wire codes of the domain error classes (PROTOCOL.md section 3).
 ERROR_CODES: dict[str, int] = {

@@ -20,6 +20,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..rpc.limits import DEFAULT_MAX_CONCURRENT_REQUESTS, DEFAULT_MAX_MESSAGE_BYTES
+
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
@@ -29,8 +31,8 @@ class ServerSettings:
     """Process-wide settings a handler may read (from the command line and environment)."""
 
     conformance_image: str | None = None
-    max_message_bytes: int = 16 * 1024 * 1024
-    max_concurrent_requests: int = 32
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    max_concurrent_requests: int = DEFAULT_MAX_CONCURRENT_REQUESTS
     reap_at_start: bool = True
     """Reap what dead plugin instances left (operations.reaper) when serving starts."""
 

@@ -23,6 +23,7 @@ import anyio
 import anyio.lowlevel
 import anyio.to_thread
 
+from ...core.enums import PROTOCOL_VERSION
 from ...core.managed_bundle import ManagedRuntimeBundleDescriptor
 from ...core.wire import ZERO_TIME, GoTime, OmitRule, WireModel
 from ...errors import InvalidInput, PluginError, RuntimeFailure
@@ -67,7 +68,6 @@ from .sources import (
     is_local_url,
 )
 
-PROTOCOL_VERSION = "compute.v1alpha1"
 DOCTOR_OK = "ok"
 DOCTOR_MISSING = "missing"
 DOCTOR_DEGRADED = "degraded"
