@@ -33,7 +33,6 @@ import enum
 import functools
 import logging
 import os
-import secrets
 import signal
 import threading
 from collections import deque
@@ -714,7 +713,9 @@ class _Engine:
         if method not in (INITIALIZE, SHUTDOWN) and method not in self._handlers:
             return errors.method_not_found(method)
         if isinstance(request.params, list):
-            return errors.invalid_params("params must be an object (by name), not an array")
+            return errors.invalid_params(
+                [{"path": "", "message": "params must be an object (by name), not an array"}]
+            )
         return None
 
     def _notify(self, message: Notification) -> None:
@@ -852,7 +853,7 @@ class _Engine:
 
     def _internal_error(self, request: Request, exc: BaseException, what: str) -> dict[str, Any]:
         """Log the traceback under a fresh error_id; only the id goes on the wire."""
-        error_id = secrets.token_hex(8)
+        error_id = errors.new_error_id()
         self._log.error(
             "internal error (error_id=%s) in %s, id %s: %s",
             error_id,

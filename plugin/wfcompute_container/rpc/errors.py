@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 PARSE_ERROR = -32700
@@ -55,12 +56,15 @@ def invalid_request(reason: str) -> RpcError:
     return RpcError(INVALID_REQUEST, f"invalid request: {reason}")
 
 
-def invalid_params(reason: str, path: str = "") -> RpcError:
-    """`path` is a JSON pointer into params ("" for params itself)."""
+def invalid_params(problems: list[dict[str, str]]) -> RpcError:
+    """``-32602`` for a list of ``{"path": <JSON pointer into params>, "message": ...}``; the
+    message names the first (and where, unless it is params itself)."""
+    first = problems[0] if problems else {"path": "", "message": "invalid params"}
+    where = f" at {first['path']}" if first["path"] else ""
     return RpcError(
         INVALID_PARAMS,
-        f"invalid params: {reason}",
-        {"kind": "invalid_params", "errors": [{"path": path, "message": reason}]},
+        f"invalid params: {first['message']}{where}",
+        {"kind": "invalid_params", "errors": problems},
     )
 
 
@@ -78,6 +82,11 @@ def not_initialized() -> RpcError:
 
 def cancelled(reason: str = "request cancelled") -> RpcError:
     return RpcError(CANCELLED, reason)
+
+
+def new_error_id() -> str:
+    """The id an internal error is logged under; only the id goes on the wire."""
+    return secrets.token_hex(8)
 
 
 def internal_error(error_id: str) -> RpcError:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import importlib
 import json
 import logging
-import uuid
 from collections.abc import Awaitable, Callable
 from functools import cache
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -25,7 +24,7 @@ from .. import __version__
 from ..core.enums import PROTOCOL_VERSION
 from ..resources import data_path
 from ..rpc.engine import EngineConfig, serve
-from ..rpc.errors import INTERNAL_ERROR, INVALID_PARAMS, RpcError
+from ..rpc.errors import RpcError, internal_error, invalid_params, new_error_id
 from .registry import MethodDef, RequestContext, ServerSettings
 from .schemas import (
     MethodValidators,
@@ -103,16 +102,6 @@ def plugin_error_to_rpc(exc: PluginError) -> RpcError:
     if exc.result is not None:
         data["result"] = to_wire_value(exc.result)
     return RpcError(ERROR_CODES[exc.kind], exc.message, data)
-
-
-def invalid_params(errors: list[dict[str, str]]) -> RpcError:
-    first = errors[0] if errors else {"path": "", "message": "invalid params"}
-    where = f" at {first['path']}" if first["path"] else ""
-    return RpcError(
-        INVALID_PARAMS,
-        f"invalid params: {first['message']}{where}",
-        {"kind": "invalid_params", "errors": errors},
-    )
 
 
 def _pydantic_errors(exc: ValidationError) -> list[dict[str, str]]:
@@ -204,13 +193,11 @@ class PluginServer:
     def _check_result(self, name: str, wire: Any) -> Any:
         errors = schema_errors(self.validators[name].result, wire)
         if errors:
-            error_id = uuid.uuid4().hex[:16]
+            error_id = new_error_id()
             log.error(
                 "internal error %s: %s result fails its schema: %s", error_id, name, errors[:5]
             )
-            raise RpcError(
-                INTERNAL_ERROR, "internal error", {"kind": "internal_error", "error_id": error_id}
-            )
+            raise internal_error(error_id)
         return wire
 
     def handler(self, name: str) -> Callable[[Any], Awaitable[Any]]:
