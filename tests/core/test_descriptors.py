@@ -6,13 +6,11 @@ import pytest
 
 from wfcompute_container.core.descriptors import (
     ExecutorRef,
-    PlacementRequirements,
     ProviderConfig,
     ResiduePolicy,
     ResiduePolicyOptions,
     RuntimeAdapterContract,
     RuntimeDescriptor,
-    executor_matches_placement_requirements,
 )
 
 HEX = "0123456789abcdef" * 4
@@ -38,54 +36,6 @@ def test_executor_json() -> None:
     assert ExecutorRef().to_json() == '{"provider":"","version":""}'
     assert ExecutorRef(provider="p", version="v", proof_tier="receipt-only").to_json() == (
         '{"provider":"p","version":"v","proof_tier":"receipt-only"}'
-    )
-
-
-def test_executor_validate_for_proof() -> None:
-    assert ExecutorRef().proof_errors() == [
-        "executor.provider is required",
-        "executor.version is required",
-        "executor.execution_security_tier is required",
-        "executor.proof_tier is required",
-    ]
-    container = ExecutorRef(
-        provider="p", version="v", execution_security_tier="microvm", proof_tier="x"
-    )
-    assert container.validate_for_proof() == (
-        "executor.image_digest is required for non-native executor\n"
-        "executor.rootfs_digest is required for non-native executor"
-    )
-    # Emptiness only: unknown tiers and malformed digests pass this method.
-    malformed = container.model_copy(update={"image_digest": "x", "rootfs_digest": " "})
-    assert malformed.validate_for_proof() is None
-    for tier in ("trusted-native", "wasm-capability"):
-        native = container.model_copy(update={"execution_security_tier": tier})
-        assert native.validate_for_proof() is None
-    # Whitespace is not trimmed.
-    assert (
-        ExecutorRef(
-            provider=" ", version=" ", execution_security_tier="trusted-native", proof_tier=" "
-        ).validate_for_proof()
-        is None
-    )
-
-
-def test_executor_attestation_and_placement() -> None:
-    assert ExecutorRef(execution_security_tier="confidential-gpu").requires_attestation()
-    assert ExecutorRef(proof_tier="attested-quorum").requires_attestation()
-    assert not ExecutorRef(
-        execution_security_tier="microvm", proof_tier="artifact-hash"
-    ).requires_attestation()
-    executor = ExecutorRef(provider="p", execution_security_tier="microvm", proof_tier="zk-replay")
-    assert executor_matches_placement_requirements(executor, PlacementRequirements())
-    assert executor_matches_placement_requirements(
-        executor, PlacementRequirements("p", "microvm", "zk-replay")
-    )
-    assert not executor_matches_placement_requirements(
-        executor, PlacementRequirements(proof_tier="receipt-only")
-    )
-    assert not executor_matches_placement_requirements(
-        executor, PlacementRequirements(executor_provider="q")
     )
 
 
@@ -358,15 +308,6 @@ def test_contract_list_rules() -> None:
     ]
 
 
-def test_contract_service_kinds() -> None:
-    service = command_contract(kinds=["service-session"], workload_kinds=["node-service"])
-    assert service.validation_error() is None
-    assert service.supports("node-service")
-    assert not service.supports("command")
-    assert service.supports_adapter_kind("service-session")
-    assert not service.supports_adapter_kind("execution")
-
-
 def test_contract_decodes_catalog_shape() -> None:
     contract = RuntimeAdapterContract.model_validate(
         {
@@ -382,3 +323,31 @@ def test_contract_decodes_catalog_shape() -> None:
     )
     assert contract.validation_error() is None
     assert contract.descriptor.name == "sandboxed-container-build"
+
+
+def test_executor_proof_errors() -> None:
+    assert ExecutorRef().proof_errors() == [
+        "executor.provider is required",
+        "executor.version is required",
+        "executor.execution_security_tier is required",
+        "executor.proof_tier is required",
+    ]
+    container = ExecutorRef(
+        provider="p", version="v", execution_security_tier="microvm", proof_tier="x"
+    )
+    assert container.proof_errors() == [
+        "executor.image_digest is required for non-native executor",
+        "executor.rootfs_digest is required for non-native executor",
+    ]
+    # Emptiness only: unknown tiers and malformed digests pass.
+    malformed = container.model_copy(update={"image_digest": "x", "rootfs_digest": " "})
+    assert malformed.proof_errors() == []
+    for tier in ("trusted-native", "wasm-capability"):
+        assert container.model_copy(update={"execution_security_tier": tier}).proof_errors() == []
+
+
+def test_contract_service_kinds() -> None:
+    service = command_contract(kinds=["service-session"], workload_kinds=["node-service"])
+    assert service.validation_error() is None
+    assert service.supports("node-service")
+    assert not service.supports("command")

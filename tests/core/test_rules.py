@@ -12,7 +12,6 @@ from wfcompute_container.core.rules import (
     valid_sha256_digest,
     valid_sha256_ref,
     validate_identifier,
-    validate_scoped_ref,
     version_errors,
 )
 
@@ -46,23 +45,6 @@ HEX_UPPER = HEX_LOWER.upper()
 def test_identifier(value: str, expected: str | None) -> None:
     assert identifier_error("backend_id", value) == expected
     assert validate_identifier("backend_id", value) == ([] if expected is None else [expected])
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        ("artifact://pool/out.tar", None),
-        ("artifact:/pool", "artifact_refs[0] must use artifact:// scoped ref"),
-        ("", "artifact_refs[0] must use artifact:// scoped ref"),
-        ("ARTIFACT://x", "artifact_refs[0] must use artifact:// scoped ref"),
-        ("artifact://a/../b", "artifact_refs[0] must not contain parent traversal"),
-        ("artifact://..", "artifact_refs[0] must not contain parent traversal"),
-        ("artifact://", "artifact_refs[0] must include scoped path"),
-    ],
-)
-def test_scoped_ref(value: str, expected: str | None) -> None:
-    errors = validate_scoped_ref("artifact_refs[0]", value, "artifact://")
-    assert errors == ([] if expected is None else [expected])
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,6 @@ from pydantic import Field
 from ..goparity.jsonenc import sorted_map
 from ..goparity.text import contains_any, quote, trim_space
 from .enums import (
-    ATTESTED_PROOF_TIERS,
-    CONFIDENTIAL_EXECUTION_TIERS,
     DEFAULT_EXECUTOR_VERSION,
     NATIVE_EXECUTION_TIERS,
     PROTOCOL_VERSION,
@@ -76,42 +74,10 @@ class ExecutorRef(WireModel):
                 errors.append("executor.rootfs_digest is required for non-native executor")
         return errors
 
-    def validate_for_proof(self) -> str | None:
-        """ValidateForProof: joined text, None when the executor can back a proof."""
-        errors = self.proof_errors()
-        return "\n".join(errors) if errors else None
-
     def requires_image_digests(self) -> bool:
         """A set tier other than the native/wasm ones runs an image, so it needs digests."""
         tier = self.execution_security_tier
         return tier != "" and tier not in NATIVE_EXECUTION_TIERS
-
-    def requires_attestation(self) -> bool:
-        return (
-            self.execution_security_tier in CONFIDENTIAL_EXECUTION_TIERS
-            or self.proof_tier in ATTESTED_PROOF_TIERS
-        )
-
-
-@dataclass(frozen=True)
-class PlacementRequirements:
-    """The executor fields a placement may pin (empty means "any")."""
-
-    executor_provider: str = ""
-    execution_security_tier: str = ""
-    proof_tier: str = ""
-
-
-def executor_matches_placement_requirements(
-    executor: ExecutorRef, requirements: PlacementRequirements
-) -> bool:
-    """ExecutorMatchesPlacementRequirements."""
-    pairs = (
-        (requirements.executor_provider, executor.provider),
-        (requirements.execution_security_tier, executor.execution_security_tier),
-        (requirements.proof_tier, executor.proof_tier),
-    )
-    return all(wanted == "" or wanted == actual for wanted, actual in pairs)
 
 
 class RuntimeDescriptor(ValidatedModel):
@@ -368,9 +334,6 @@ class RuntimeAdapterContract(ValidatedModel):
 
     def supports(self, workload_kind: str) -> bool:
         return workload_kind in (self.workload_kinds or [])
-
-    def supports_adapter_kind(self, kind: str) -> bool:
-        return kind in (self.kinds or [])
 
 
 def _enum_list_errors(name: str, values: list[str] | None, valid: frozenset[str]) -> list[str]:

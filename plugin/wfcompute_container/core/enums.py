@@ -91,7 +91,6 @@ VALID_EXECUTION_SECURITY_TIERS = frozenset(
 )
 # Tiers that run no image/rootfs of their own, so need no image or rootfs digest.
 NATIVE_EXECUTION_TIERS = frozenset({EXECUTION_TRUSTED_NATIVE, EXECUTION_WASM_CAPABILITY})
-CONFIDENTIAL_EXECUTION_TIERS = frozenset({EXECUTION_CONFIDENTIAL_CPU, EXECUTION_CONFIDENTIAL_GPU})
 
 # ProofTier
 PROOF_RECEIPT_ONLY = "receipt-only"
@@ -110,7 +109,6 @@ VALID_PROOF_TIERS = frozenset(
         PROOF_ZK_REPLAY,
     }
 )
-ATTESTED_PROOF_TIERS = frozenset({PROOF_ATTESTED_RECEIPT, PROOF_ATTESTED_QUORUM})
 
 # RuntimeAdapterKind
 RUNTIME_ADAPTER_EXECUTION = "execution"

@@ -69,12 +69,6 @@ def scoped_ref_error(name: str, value: str, scheme: str) -> str | None:
     return None
 
 
-def validate_scoped_ref(name: str, value: str, scheme: str) -> list[str]:
-    """validateScopedRef as a list of 0 or 1 errors."""
-    error = scoped_ref_error(name, value, scheme)
-    return [] if error is None else [error]
-
-
 def valid_sha256_ref(value: str) -> bool:
     """`sha256:` + 64 hex chars, either case (validSHA256Ref)."""
     return _SHA256_REF.fullmatch(value) is not None
