@@ -13,6 +13,7 @@ import anyio
 import pytest
 
 from wfcompute_container.core.backends import RuntimeBackendReport
+from wfcompute_container.goparity.platform import go_arch, go_os
 from wfcompute_container.operations import probes, sandbox
 from wfcompute_container.operations.probes import (
     DEFAULT_CONFORMANCE_IMAGE,
@@ -226,8 +227,8 @@ def test_redact_probe_detail(message: str, reason: str) -> None:
 
 
 def test_go_platform_names() -> None:
-    assert probes.go_os() == "linux"
-    assert probes.go_arch() in ("amd64", "arm64", "386", "arm", "ppc64le", "s390x", "riscv64")
+    assert go_os() == "linux"
+    assert go_arch() in ("amd64", "arm64", "386", "arm", "ppc64le", "s390x", "riscv64")
 
 
 def test_default_probes_are_the_reference_three_then_the_real_cases() -> None:

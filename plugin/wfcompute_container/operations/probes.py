@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import platform
 import secrets
 import shutil
 import stat
@@ -39,6 +38,7 @@ from ..goparity.dirs import mkdir_all, temp_dir
 from ..goparity.jsonenc import marshal
 from ..goparity.oserror import is_not_exist, os_error_of, path_error
 from ..goparity.paths import abs_path
+from ..goparity.platform import go_arch, go_os
 from ..goparity.text import fields, first_non_empty, go_lower, quote, trim_space
 from ..goparity.timefmt import is_zero_time
 from ..redaction import contains_secret
@@ -775,29 +775,6 @@ def executor_claims(
 
 
 # --- platform names -----------------------------------------------------------------------------
-
-_GO_ARCH = {
-    "x86_64": "amd64",
-    "amd64": "amd64",
-    "aarch64": "arm64",
-    "arm64": "arm64",
-    "i386": "386",
-    "i686": "386",
-    "armv7l": "arm",
-    "armv6l": "arm",
-    "ppc64le": "ppc64le",
-    "s390x": "s390x",
-    "riscv64": "riscv64",
-}
-
-
-def go_os() -> str:
-    return platform.system().lower() or "unknown"
-
-
-def go_arch() -> str:
-    machine = platform.machine().lower()
-    return _GO_ARCH.get(machine, machine or "unknown")
 
 
 def _list_or_none(values: Sequence[str] | None) -> list[str] | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import anyio.to_thread
 from pydantic import BaseModel, ConfigDict
 
+from ..goparity.platform import go_arch, go_os
 from ..operations.managed import (
     BundleRequest,
     ManagedRuntimeBundleCatalog,
@@ -16,7 +17,6 @@ from ..operations.managed import (
     default_catalog_path,
     load_catalog,
 )
-from ..operations.probes import go_arch, go_os
 from .registry import MethodDef, RequestContext
 
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from ...core.managed_bundle import ManagedRuntimeBundleDescriptor
 from ...errors import InvalidInput
 from ...goparity.paths import abs_path, join
+from ...goparity.platform import go_arch, go_os
 from ...goparity.text import trim_space
 from ...goparity.timefmt import is_zero_time
 from ..probes import (
@@ -24,8 +25,6 @@ from ..probes import (
     DEFAULT_VERSION_ARGS,
     INSTALL_BUNDLED,
     ProbeOptions,
-    go_arch,
-    go_os,
     managed_runtime_scope_name,
 )
 from .catalog import ManagedRuntimeBundleCatalog
