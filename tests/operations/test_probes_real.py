@@ -101,9 +101,7 @@ def limits_claims(tool: str) -> list[str]:
 def assert_claims(details: list[str], failed: list[str]) -> None:
     """Every claim is judged; exactly the named ones failed, every other held or was not
     required by this backend."""
-    outcomes = {
-        d.split(":")[1]: d.split(":")[2] for d in details if d.startswith("claim:")
-    }
+    outcomes = {d.split(":")[1]: d.split(":")[2] for d in details if d.startswith("claim:")}
     assert len(outcomes) >= 12, details
     assert sorted(n for n, o in outcomes.items() if o == "failed") == sorted(failed)
     assert set(outcomes.values()) <= {"held", "failed", "not-required"}
