@@ -30,7 +30,7 @@ SRC="$HOME_DIR/src"
 # A fresh copy of the checkout (tracked and untracked files, not .venv or caches).
 $SUDO rm -rf "$SRC"
 $SUDO mkdir -p "$SRC"
-tar --exclude=./.venv --exclude=./.git --exclude='*/__pycache__' --exclude=./.mypy_cache \
+tar --exclude=./.venv --exclude='./.venv-*' --exclude=./.git --exclude='*/__pycache__' --exclude=./.mypy_cache \
   --exclude=./.ruff_cache --exclude=./.pytest_cache -cf - . | $SUDO tar -xf - -C "$SRC"
 $SUDO chown -R "$USER_NAME:" "$SRC"
 
