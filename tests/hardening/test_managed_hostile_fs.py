@@ -30,6 +30,7 @@ from tests.operations.managed_fixtures import (
     file,
     generate_key,
     require_gnupg,
+    signed_objects,
 )
 from wfcompute_container.errors import InvalidInput
 from wfcompute_container.operations.managed import (
@@ -352,7 +353,6 @@ def test_uninstall_whose_manifest_is_a_fifo_is_refused_and_nothing_is_removed(
 
 def zero_bomb_objects(key: SigningKey, size: int) -> BundleObjects:
     """A signed bundle whose archive holds `size` zero bytes: ~1000:1, a few MB on the wire."""
-    import hashlib
     import io
     import tarfile
 
@@ -378,17 +378,7 @@ def zero_bomb_objects(key: SigningKey, size: int) -> BundleObjects:
         big = tarfile.TarInfo("share/zeros")
         big.size = size
         archive.addfile(big, io.BufferedReader(Zeros(), 1 << 20))
-    artifact = buffer.getvalue()
-    from tests.operations.managed_fixtures import ARTIFACT_NAME
-
-    checksum = f"{hashlib.sha256(artifact).hexdigest()}  {ARTIFACT_NAME}\n".encode()
-    return BundleObjects(
-        artifact=artifact,
-        checksum=checksum,
-        signature=key.sign(checksum),
-        trust_root=key.public_armored,
-        key_id=key.key_id,
-    )
+    return signed_objects(key, buffer.getvalue())
 
 
 def test_sigterm_mid_extraction_exits_promptly_and_leaves_no_stage_or_lock(

@@ -223,7 +223,11 @@ class BundleObjects:
 
 
 def bundle_objects(key: SigningKey, entries: list[Entry] | None = None) -> BundleObjects:
-    artifact = tar_gz(DEFAULT_ENTRIES if entries is None else entries)
+    return signed_objects(key, tar_gz(DEFAULT_ENTRIES if entries is None else entries))
+
+
+def signed_objects(key: SigningKey, artifact: bytes) -> BundleObjects:
+    """An artifact with the checksum file pinning it, signed by `key`."""
     checksum = (
         f"{'0' * 64}  other-file.tar.gz\n{hashlib.sha256(artifact).hexdigest()}  {ARTIFACT_NAME}\n"
     ).encode()

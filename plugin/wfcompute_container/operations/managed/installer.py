@@ -371,6 +371,28 @@ class _Work:
     def shown(self, name: str) -> str:
         return join(self.staging_path, name)
 
+    def move_in(self, name: str) -> None:
+        """``.staging/<id>/<name>`` becomes the bundle root (never over anything)."""
+        rename_noreplace(
+            self.staging_fd,
+            name,
+            self.root.fd,
+            self.bundle_id,
+            self.shown(name),
+            self.location.bundle_root,
+        )
+
+    def move_out(self, name: str) -> None:
+        """The bundle root becomes ``.staging/<id>/<name>``."""
+        rename_noreplace(
+            self.root.fd,
+            self.bundle_id,
+            self.staging_fd,
+            name,
+            self.location.bundle_root,
+            self.shown(name),
+        )
+
 
 @contextmanager
 def _bundle_work(root: InstallRoot, location: BundleLocation, bundle_id: str) -> Iterator[_Work]:
@@ -439,24 +461,10 @@ def _move_aside(work: _Work) -> str | None:
     finally:
         os.close(fd)
     old = unique_name("old")
-    rename_noreplace(
-        work.root.fd,
-        work.bundle_id,
-        work.staging_fd,
-        old,
-        work.location.bundle_root,
-        work.shown(old),
-    )
+    work.move_out(old)
     moved = lstat_at(work.staging_fd, old)
     if moved is None or not same_file(moved, info):
-        rename_noreplace(
-            work.staging_fd,
-            old,
-            work.root.fd,
-            work.bundle_id,
-            work.shown(old),
-            work.location.bundle_root,
-        )
+        work.move_in(old)
         raise InvalidInput(
             f"managed runtime bundle root {quote(work.location.bundle_root)} changed meanwhile"
         )
@@ -561,25 +569,11 @@ def _promote(work: _Work, stage_name: str) -> bool:
             f"managed runtime install manifest is required before replacement: {err}"
         ) from err
     try:
-        rename_noreplace(
-            work.staging_fd,
-            stage_name,
-            work.root.fd,
-            work.bundle_id,
-            work.shown(stage_name),
-            work.location.bundle_root,
-        )
+        work.move_in(stage_name)
     except InvalidInput:
         if old is not None:
             with suppress(InvalidInput):
-                rename_noreplace(
-                    work.staging_fd,
-                    old,
-                    work.root.fd,
-                    work.bundle_id,
-                    work.shown(old),
-                    work.location.bundle_root,
-                )
+                work.move_in(old)
         raise
     if old is not None:
         remove_tree_at(work.staging_fd, old, work.shown(old))
