@@ -37,7 +37,13 @@ from ..workspace.artifacts import directory_size
 from .container_paths import sandbox_working_dir
 from .image_ref import refuse_nul, validate_bare_name, validate_image
 from .sandbox_env_file import EnvFileError, validate_env, write_env_file
-from .sandbox_workspace_modes import WorkspaceModeError, relax_workspace_modes, strip_setid_bits
+from .sandbox_workspace_modes import (
+    WorkspaceBusy,
+    WorkspaceModeError,
+    lock_workspace,
+    relax_workspace_modes,
+    strip_setid_bits,
+)
 
 ToolName = Literal["docker", "podman", "nerdctl"]
 
@@ -368,6 +374,11 @@ def _once(step: Callable[[], None]) -> Callable[[], None]:
 
 def _relax_step(instance: Instance, workspace: str, undo: list[Callable[[], None]]) -> None:
     """Relax the workspace for a root container, journalled in the instance directory."""
+    try:
+        release = lock_workspace(workspace)
+    except (WorkspaceBusy, WorkspaceModeError) as exc:
+        raise InvalidInput(str(exc)) from exc
+    undo.append(release)  # released last: after the modes are back
     try:
         journal = instance.mode_journal(workspace)
     except OSError as exc:

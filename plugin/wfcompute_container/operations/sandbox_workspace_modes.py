@@ -9,6 +9,7 @@ directory for a symlink during the run cannot redirect the restore outside the w
 
 from __future__ import annotations
 
+import fcntl
 import os
 import stat
 from collections.abc import Callable, Sequence
@@ -33,6 +34,9 @@ class _Recorded:
     device: int
     inode: int
     mode: int
+    uid: int = -1
+    """Owner before the run (-1: not known, as for a journalled entry)."""
+    gid: int = -1
 
 
 def _chmod_fd(fd: int, mode: int) -> None:
@@ -58,6 +62,40 @@ class Journal(Protocol):
     def record(self, parts: Sequence[str], device: int, inode: int, mode: int) -> None: ...
 
 
+class WorkspaceBusy(Exception):
+    """Another run that changes the workspace's modes holds it."""
+
+
+def lock_workspace(workspace: str) -> Callable[[], None]:
+    """Hold an exclusive ``flock`` on the workspace directory; return its release.
+
+    Two runs that relax one workspace (root builds) would each record the other's relaxed
+    modes as the ones to restore, and leave 0755/0644 behind: the second is refused at once
+    instead. The lock is on the directory itself, so any plugin instance on the host sees
+    it, and the kernel drops it with a dead holder.
+    """
+    try:
+        fd = os.open(workspace, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        # The reference's text for a workspace that cannot be walked.
+        raise WorkspaceModeError(path_error("lstat", workspace, exc)) from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        if isinstance(exc, BlockingIOError):
+            raise WorkspaceBusy(
+                "sandbox workspace is in use by another build or root run; "
+                "runs that change its modes cannot overlap"
+            ) from exc
+        raise WorkspaceModeError(path_error("flock", workspace, exc)) from exc
+
+    def release() -> None:
+        os.close(fd)
+
+    return release
+
+
 def relax_workspace_modes(workspace: str, journal: Journal | None = None) -> Callable[[], None]:
     """Relax modes under ``workspace`` (absolute, cleaned); return the restore function.
 
@@ -71,9 +109,11 @@ def relax_workspace_modes(workspace: str, journal: Journal | None = None) -> Cal
     except BaseException:
         _restore(workspace, recorded)
         raise
+    # A root plugin can give what a root container made back to the workspace's owner.
+    owner = (recorded[0].uid, recorded[0].gid) if recorded and os.geteuid() == 0 else None
 
     def restore() -> None:
-        _restore(workspace, recorded)
+        _restore(workspace, recorded, owner)
 
     return restore
 
@@ -156,7 +196,17 @@ def _visit(
         raise WorkspaceModeError(
             f"stat sandbox workspace path {path}: {path_error('lstat', path, exc)}"
         ) from exc
-    recorded.append(_Recorded(path, parts, info.st_dev, info.st_ino, stat.S_IMODE(info.st_mode)))
+    recorded.append(
+        _Recorded(
+            path,
+            parts,
+            info.st_dev,
+            info.st_ino,
+            stat.S_IMODE(info.st_mode),
+            info.st_uid,
+            info.st_gid,
+        )
+    )
     relaxed = _relaxed_mode(info.st_mode)
     if relaxed is None:
         return None
@@ -188,52 +238,100 @@ def _visit(
     return sorted(names, key=os.fsencode, reverse=True)
 
 
-def _restore(workspace: str, recorded: list[_Recorded]) -> None:
-    """Put every recorded mode back, deepest last-walked first; errors are ignored."""
+def _restore(
+    workspace: str, recorded: list[_Recorded], owner: tuple[int, int] | None = None
+) -> None:
+    """Put every recorded mode (and owner, where known) back, and give entries the run
+    created to `owner`; errors are ignored.
+
+    Entries are found by identity (device, inode) in one walk of the workspace, not by their
+    old path: a directory the container renamed still gets its mode back, and nothing at a
+    recorded path that is not the recorded inode is touched. A new entry is given to `owner`
+    only when it is a directory or a regular file with one link (a hard link to a file
+    outside the workspace, planted during the run, must not change hands); symlinks keep
+    their owner (it grants nothing).
+    """
     if not recorded:
         return
+    by_identity = {(entry.device, entry.inode): entry for entry in recorded}
+
+    def settle(fd: int, parent_fd: int | None, name: str) -> None:
+        try:
+            info = os.fstat(fd)
+        except OSError:
+            return
+        if stat.S_ISLNK(info.st_mode):
+            return
+        entry = by_identity.get((info.st_dev, info.st_ino))
+        try:
+            if entry is not None:
+                if entry.uid >= 0 and (info.st_uid, info.st_gid) != (entry.uid, entry.gid):
+                    _chown_fd(fd, entry.uid, entry.gid)
+                if stat.S_IMODE(info.st_mode) != entry.mode:
+                    _chmod_fd(fd, entry.mode)
+            elif (
+                owner is not None
+                and (info.st_uid, info.st_gid) != owner
+                and (
+                    stat.S_ISDIR(info.st_mode)
+                    or (stat.S_ISREG(info.st_mode) and info.st_nlink == 1)
+                )
+            ):
+                # chown clears setuid/setgid on files; the strip pass after the run does the rest.
+                _chown_fd(fd, *owner)
+        except OSError:
+            pass
+
+    _walk(workspace, settle)
+
+
+def _may_change_hands(info: os.stat_result) -> bool:
+    return stat.S_ISDIR(info.st_mode) or (stat.S_ISREG(info.st_mode) and info.st_nlink == 1)
+
+
+def _chown_fd(fd: int, uid: int, gid: int) -> None:
+    # Through /proc, like _chmod_fd: the descriptor's inode, never a path.
+    os.chown(f"/proc/self/fd/{fd}", uid, gid)
+
+
+def _walk(workspace: str, visit: Callable[[int, int | None, str], None]) -> None:
+    """Call ``visit(fd, parent_fd, name)`` for the workspace and every entry below it, depth
+    first; each entry open O_PATH|O_NOFOLLOW relative to its parent's descriptor (nothing is
+    opened for reading, so a FIFO cannot block it), at most a bounded number of directories
+    open however deep the tree (workspace.dir_stack). Never raises: an entry that cannot be
+    opened is skipped, a directory moved during the walk ends it."""
     try:
         root_fd = os.open(workspace, _OPEN_ENTRY)
     except OSError:
         return
-    try:
-        for entry in reversed(recorded):
-            fd = _open_beneath(root_fd, entry.parts)
-            if fd is None:
-                continue
-            try:
-                info = os.fstat(fd)
-                same = (info.st_dev, info.st_ino) == (entry.device, entry.inode)
-                if same and not stat.S_ISLNK(info.st_mode):
-                    _chmod_fd(fd, entry.mode)
-            except OSError:
-                pass
-            finally:
-                os.close(fd)
-    finally:
+    visit(root_fd, None, "")
+    names = _directory_names(root_fd)
+    if names is None:
         os.close(root_fd)
-
-
-def _open_beneath(root_fd: int, parts: tuple[str, ...]) -> int | None:
-    """Open ``parts`` under ``root_fd`` one component at a time, refusing every symlink."""
-    fd = os.dup(root_fd)
-    for index, part in enumerate(parts):
-        try:
-            child = os.open(part, _OPEN_ENTRY, dir_fd=fd)
-        except OSError:
-            os.close(fd)
-            return None
-        os.close(fd)
-        fd = child
-        if index < len(parts) - 1:
+        return
+    stack: DirStack[list[str]] = DirStack(_OPEN_ENTRY)
+    stack.push(root_fd, names)
+    try:
+        while stack:
+            dir_fd, pending = stack.top()
+            if not pending:
+                stack.pop()
+                continue
+            name = pending.pop()
             try:
-                is_dir = stat.S_ISDIR(os.fstat(fd).st_mode)
+                child_fd = os.open(name, _OPEN_ENTRY, dir_fd=dir_fd)
             except OSError:
-                is_dir = False
-            if not is_dir:
-                os.close(fd)
-                return None
-    return fd
+                continue
+            visit(child_fd, dir_fd, name)
+            child_names = _directory_names(child_fd)
+            if child_names is None:
+                os.close(child_fd)
+            else:
+                stack.push(child_fd, child_names)
+    except (DirectoryMoved, OSError):
+        pass  # what could be done is done; the walk never raises
+    finally:
+        stack.close()
 
 
 _SETID_BITS = stat.S_ISUID | stat.S_ISGID
@@ -251,40 +349,13 @@ def strip_setid_bits(workspace: str) -> int:
     its inode with a file outside the workspace, so its name is unlinked instead of chmodded.
     Errors are skipped: the walk does what it can and never raises.
     """
-    try:
-        root_fd = os.open(workspace, _OPEN_ENTRY)
-    except OSError:
-        return 0
-    changed = _strip_entry(root_fd, None, "")
-    names = _directory_names(root_fd)
-    if names is None:
-        os.close(root_fd)
-        return changed
-    # Depth-first: each level is an open directory and the names still to visit in it, with
-    # a bounded number of descriptors however deep the tree (workspace.dir_stack).
-    stack: DirStack[list[str]] = DirStack(_OPEN_ENTRY)
-    stack.push(root_fd, names)
-    try:
-        while stack:
-            dir_fd, pending = stack.top()
-            if not pending:
-                stack.pop()
-                continue
-            name = pending.pop()
-            try:
-                child_fd = os.open(name, _OPEN_ENTRY, dir_fd=dir_fd)
-            except OSError:
-                continue
-            changed += _strip_entry(child_fd, dir_fd, name)
-            child_names = _directory_names(child_fd)
-            if child_names is None:
-                os.close(child_fd)
-            else:
-                stack.push(child_fd, child_names)
-    except (DirectoryMoved, OSError):
-        pass  # what could be done is done; the walk never raises
-    finally:
-        stack.close()
+    changed = 0
+
+    def strip(fd: int, parent_fd: int | None, name: str) -> None:
+        nonlocal changed
+        changed += _strip_entry(fd, parent_fd, name)
+
+    _walk(workspace, strip)
     return changed
 
 
