@@ -4,7 +4,7 @@
 # settings, starts dockerd only when no daemon answers.
 set -euo pipefail
 
-packages=(podman runc fuse-overlayfs slirp4netns uidmap busybox-static docker.io)
+packages=(podman runc runsc fuse-overlayfs slirp4netns uidmap busybox-static docker.io)
 log_dir=${WFCOMPUTE_RUNTIME_LOG_DIR:-/var/log}
 dockerd_wait_seconds=${WFCOMPUTE_DOCKERD_WAIT_SECONDS:-60}
 

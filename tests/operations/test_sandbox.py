@@ -546,3 +546,22 @@ def test_availability_error_is_none_when_the_tool_answers(
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", str(bin_dir))
     assert anyio.run(availability_error, Runtime(tool="docker")) is None
+
+
+@pytest.mark.parametrize(
+    ("tool", "runtime_name", "network", "flags"),
+    [
+        ("podman", "runsc", "", ["--runtime-flag", "network=none"]),
+        ("podman", "runsc", "none", ["--runtime-flag", "network=none"]),
+        ("podman", "runsc", "bridge", []),
+        ("podman", "crun", "", []),
+        ("docker", "runsc", "", []),
+    ],
+)
+def test_gvisor_network_flag_is_chosen_by_the_plugin(
+    tool: ToolName, runtime_name: str, network: str, flags: list[str]
+) -> None:
+    argv = plan(Runtime(tool=tool, runtime_name=runtime_name), request(network=network))
+    assert argv[1 : 1 + len(flags)] == flags
+    assert argv[1 + len(flags)] == "run"
+    assert argv.count("--runtime-flag") == len(flags) // 2

@@ -121,10 +121,12 @@ class PreparedRun:
     cleanup: Callable[[], None] = field(default=lambda: None)
     workspace: str = ""
     """The absolute host workspace the run mounts."""
+    engine_args: list[str] = field(default_factory=list)
+    """Global options of this run's tool invocation only (not of its clean-up commands)."""
 
     @property
     def argv(self) -> list[str]:
-        return [self.tool, *self.scope_args, *self.args]
+        return [self.tool, *self.scope_args, *self.engine_args, *self.args]
 
 
 @dataclass
@@ -312,6 +314,7 @@ def prepare(
             args.extend(("--user", f"{uid}:{gid}"))
         if runtime.runtime_name != "":
             args.extend(("--runtime", runtime.runtime_name))
+        engine_args = _runtime_flags(tool, runtime.runtime_name, network)
         limits = request.limits or ResourceLimits()
         if limits.memory_bytes > 0:
             args.extend(("--memory", str(limits.memory_bytes)))
@@ -344,11 +347,25 @@ def prepare(
     return PreparedRun(
         tool=tool,
         scope_args=scope_args,
+        engine_args=engine_args,
         args=args,
         container_name=container_name,
         cleanup=_once(cleanup),
         workspace=workspace,
     )
+
+
+GVISOR_RUNTIME = "runsc"
+
+
+def _runtime_flags(tool: str, runtime_name: str, network: str) -> list[str]:
+    """Runtime flags the plugin chooses itself (params never name one: they are options of
+    the OCI runtime, an injection surface). gVisor under podman with ``--network none``
+    refuses to start ("cannot run with network enabled in root network namespace") unless
+    its own network is off too."""
+    if tool == "podman" and runtime_name == GVISOR_RUNTIME and network == "none":
+        return ["--runtime-flag", "network=none"]
+    return []
 
 
 def _instance() -> Instance:
