@@ -559,7 +559,7 @@ def test_availability_error_is_none_when_the_tool_answers(
     ],
 )
 def test_gvisor_network_flag_is_chosen_by_the_plugin(
-    tool: ToolName, runtime_name: str, network: str, flags: list[str]
+    tool: Any, runtime_name: str, network: str, flags: list[str]
 ) -> None:
     argv = plan(Runtime(tool=tool, runtime_name=runtime_name), request(network=network))
     assert argv[1 : 1 + len(flags)] == flags
