@@ -172,3 +172,27 @@ def test_overlapping_builds_on_one_workspace_are_refused_and_modes_come_back(
     # Once the first is done, the workspace is free again.
     sandbox(tool, workload_image, workspace, "true", root_profile=True, timeout=60.0)
     assert mode_of(workspace) == 0o700
+
+
+def test_a_cancelled_build_leaves_the_workspace_as_its_owner_had_it(
+    tool: ToolName, workload_image: str, workspace: Path
+) -> None:
+    request = root_request(workload_image, workspace, f"{ATTACK}; sleep 60")
+
+    async def cancel_mid_build() -> None:
+        async with anyio.create_task_group() as group:
+            group.start_soon(
+                lambda: run_sandbox(Runtime(tool=tool), request, timeout=120.0)  # type: ignore[arg-type,return-value]
+            )
+            with anyio.fail_after(60):
+                while not (workspace / "done").exists():
+                    await anyio.sleep(0.05)
+            group.cancel_scope.cancel()
+
+    anyio.run(cancel_mid_build)
+    assert setid_entries(workspace) == []
+    for made in (".t", "open", "open/f", "done"):
+        assert owner_of(workspace / made) == OWNER, made
+    assert mode_of(workspace) == 0o700
+    assert (mode_of(workspace / "key"), owner_of(workspace / "key")) == (0o600, OWNER)
+    assert mode_of(workspace / "moved") == 0o700
