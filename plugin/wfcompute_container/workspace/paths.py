@@ -290,10 +290,16 @@ def read_regular_file(
             chunks.append(chunk)
             total += len(chunk)
     if total > limit:
-        error = GoPathError("read", shown, OSError(errno.EFBIG, "file too large"))
-        error.message = f"read {shown}: larger than {limit} bytes"
-        raise error
+        raise FileTooLarge(shown, limit)
     return b"".join(chunks)
+
+
+class FileTooLarge(GoPathError):
+    """``read <path>: larger than <limit> bytes``: the file is over its reader's cap."""
+
+    def __init__(self, path: str, limit: int) -> None:
+        super().__init__("read", path, OSError(errno.EFBIG, "file too large"))
+        self.message = f"read {path}: larger than {limit} bytes"
 
 
 def _not_regular(path: str) -> GoPathError:

@@ -40,7 +40,6 @@ from ...goparity.paths import join
 from ...goparity.text import quote
 from ...runtime_io.instance_state import process_start_ticks
 from ...workspace.dir_stack import DirectoryMoved, DirStack
-from ...workspace.paths import read_regular_file
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _RENAME_NOREPLACE = 1
@@ -147,11 +146,6 @@ def lstat_at(parent_fd: int, name: str) -> os.stat_result | None:
         return os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
     except FileNotFoundError:
         return None
-
-
-def read_file_at(parent_fd: int, name: str, shown: str, limit: int) -> bytes:
-    """A regular file below an open directory (no links, no FIFOs, at most `limit` bytes)."""
-    return read_regular_file(name, limit, dir_fd=parent_fd, path=shown)
 
 
 # --- the lock ------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from ...goparity.paths import clean, escapes, rel
 from ...goparity.text import quote, trim_space
 from ...redaction import redact_secrets
 from ...workspace.paths import DIR_LIST_FLAGS as DIR_FLAGS
-from ...workspace.paths import read_regular_file
+from ...workspace.paths import FileTooLarge, read_regular_file
 
 MAX_OBJECT_BYTES = 512 * 1024 * 1024
 MIRROR_ENV = "WFCOMPUTE_MANAGED_MIRROR"
@@ -136,11 +136,11 @@ class DefaultObjectSource:
                 raise ObjectFetchError(path_error("open", path, err)) from err
             try:
                 return read_regular_file(parts[-1], self._max_bytes, dir_fd=fds[-1], path=path)
+            except FileTooLarge as err:
+                raise ObjectFetchError(
+                    f"managed runtime object {quote(name)} is too large"
+                ) from err
             except OSError as err:
-                if "larger than" in str(err):
-                    raise ObjectFetchError(
-                        f"managed runtime object {quote(name)} is too large"
-                    ) from err
                 raise ObjectFetchError(str(err)) from err
         finally:
             for fd in fds:
