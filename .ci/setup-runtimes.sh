@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Prepare real podman and Docker for the runtime tests (see ../shared/RUNTIMES.md).
+# Prepare real podman, Docker and gVisor's runsc for the runtime tests (docs/SECURITY.md,
+# "What each runtime gives, measured here").
 # Idempotent: installs only what is missing, rewrites containers.conf only when it lacks our
 # settings, starts dockerd only when no daemon answers.
 set -euo pipefail

@@ -21,7 +21,7 @@ from typing import Any
 import anyio
 import pytest
 
-from tests.hardening.test_setid_plants import sandbox, setid_entries
+from tests.hardening.test_setid_plants import cancel_once, sandbox, setid_entries
 from wfcompute_container.errors import InvalidInput
 from wfcompute_container.operations.sandbox import BUILD_TMPFS, Runtime, SandboxRunRequest, ToolName
 from wfcompute_container.operations.sandbox import run as run_sandbox
@@ -178,18 +178,7 @@ def test_a_cancelled_build_leaves_the_workspace_as_its_owner_had_it(
     tool: ToolName, workload_image: str, workspace: Path
 ) -> None:
     request = root_request(workload_image, workspace, f"{ATTACK}; sleep 60")
-
-    async def cancel_mid_build() -> None:
-        async with anyio.create_task_group() as group:
-            group.start_soon(
-                lambda: run_sandbox(Runtime(tool=tool), request, timeout=120.0)  # type: ignore[arg-type,return-value]
-            )
-            with anyio.fail_after(60):
-                while not (workspace / "done").exists():
-                    await anyio.sleep(0.05)
-            group.cancel_scope.cancel()
-
-    anyio.run(cancel_mid_build)
+    cancel_once(tool, request, workspace / "done")
     assert setid_entries(workspace) == []
     for made in (".t", "open", "open/f", "done"):
         assert owner_of(workspace / made) == OWNER, made

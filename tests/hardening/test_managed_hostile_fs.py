@@ -31,6 +31,7 @@ from tests.operations.managed_fixtures import (
     generate_key,
     require_gnupg,
     signed_objects,
+    zeros,
 )
 from wfcompute_container.errors import InvalidInput
 from wfcompute_container.operations.managed import (
@@ -356,18 +357,6 @@ def zero_bomb_objects(key: SigningKey, size: int) -> BundleObjects:
     import io
     import tarfile
 
-    class Zeros(io.RawIOBase):
-        left = size
-
-        def readable(self) -> bool:
-            return True
-
-        def readinto(self, target: Any) -> int:
-            n = min(len(target), self.left)
-            target[:n] = bytes(n)
-            self.left -= n
-            return n
-
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=1) as archive:
         nerdctl = tarfile.TarInfo("bin/nerdctl")
@@ -377,7 +366,7 @@ def zero_bomb_objects(key: SigningKey, size: int) -> BundleObjects:
         archive.addfile(nerdctl, io.BytesIO(data))
         big = tarfile.TarInfo("share/zeros")
         big.size = size
-        archive.addfile(big, io.BufferedReader(Zeros(), 1 << 20))
+        archive.addfile(big, zeros(size))
     return signed_objects(key, buffer.getvalue())
 
 

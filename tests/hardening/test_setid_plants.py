@@ -62,6 +62,22 @@ def sandbox(
     return anyio.run(go)
 
 
+def cancel_once(tool: ToolName, request: SandboxRunRequest, marker: Path) -> None:
+    """Start the run, wait until the workload has made `marker`, then cancel it."""
+
+    async def go() -> None:
+        async with anyio.create_task_group() as group:
+            group.start_soon(
+                lambda: run_sandbox(Runtime(tool=tool), request, timeout=120.0)  # type: ignore[arg-type,return-value]
+            )
+            with anyio.fail_after(60):
+                while not marker.exists():
+                    await anyio.sleep(0.05)
+            group.cancel_scope.cancel()
+
+    anyio.run(go)
+
+
 @pytest.mark.parametrize("root_profile", [False, True], ids=["command", "builder"])
 @pytest.mark.parametrize("ending", ["exit 0", "exit 3", "sleep 60"])
 def test_planted_setid_bits_are_gone_after_every_ending(
@@ -97,17 +113,7 @@ def test_cancelled_run_is_stripped_too(tool: ToolName, workload_image: str, tmp_
         }
     )
 
-    async def go() -> None:
-        async with anyio.create_task_group() as group:
-            group.start_soon(
-                lambda: run_sandbox(Runtime(tool=tool), request, timeout=60.0)  # type: ignore[arg-type,return-value]
-            )
-            with anyio.fail_after(60):
-                while not (workspace / "planted").exists():
-                    await anyio.sleep(0.05)
-            group.cancel_scope.cancel()
-
-    anyio.run(go)
+    cancel_once(tool, request, workspace / "planted")
     assert setid_entries(workspace) == []
 
 

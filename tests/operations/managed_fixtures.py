@@ -174,6 +174,24 @@ def hardlink(name: str, target: str) -> Entry:
     return Entry(name=name, kind=tarfile.LNKTYPE, linkname=target)
 
 
+def zeros(size: int) -> io.BufferedReader:
+    """A stream of `size` zero bytes that never holds them all (for decompression bombs)."""
+
+    class Zeros(io.RawIOBase):
+        left = size
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, target: Any) -> int:
+            n = min(len(target), self.left)
+            target[:n] = bytes(n)
+            self.left -= n
+            return n
+
+    return io.BufferedReader(Zeros(), 1 << 20)
+
+
 def tar_gz(entries: list[Entry]) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz", format=tarfile.PAX_FORMAT) as archive:

@@ -12,7 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.operations.managed_fixtures import Entry, directory, file, hardlink, symlink, tar_gz
+from tests.operations.managed_fixtures import (
+    Entry,
+    directory,
+    file,
+    hardlink,
+    symlink,
+    tar_gz,
+    zeros,
+)
 from wfcompute_container.operations.managed.archive import (
     ArchiveError,
     ExtractLimits,
@@ -302,19 +310,7 @@ def zero_bomb(size: int) -> bytes:
         info = tarfile.TarInfo("bin/nerdctl")
         info.size = size
 
-        class Zeros(io.RawIOBase):
-            left = size
-
-            def readable(self) -> bool:
-                return True
-
-            def readinto(self, target: bytearray | memoryview) -> int:  # type: ignore[override]
-                n = min(len(target), self.left)
-                target[:n] = bytes(n)
-                self.left -= n
-                return n
-
-        archive.addfile(info, io.BufferedReader(Zeros()))
+        archive.addfile(info, zeros(size))
     return buffer.getvalue()
 
 
