@@ -94,6 +94,32 @@ def require_runtime(tool: str) -> None:
     pytest.skip(problem)
 
 
+def require_runsc() -> None:
+    """podman must run containers and gVisor's runsc must be installed (CI installs it)."""
+    require_runtime("podman")
+    if shutil.which("runsc") is None:
+        if IN_CI:
+            pytest.fail("CI must provide runsc (.ci/setup-runtimes.sh installs it)")
+        pytest.skip("runsc is not installed")
+
+
+def rootless_runsc_problem(image: str) -> str | None:
+    """Why rootless podman cannot run ``image`` under runsc here (None as root, or when it
+    can). Measured on these machines: on cgroup v1 it fails with "cannot set up cgroup for
+    root: ... permission denied"."""
+    if os.geteuid() == 0:
+        return None
+    done = subprocess.run(
+        ["podman", "--runtime-flag", "network=none", "run", "--rm", "--runtime", "runsc",
+         "--network", "none", "--", image, "true"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    if done.returncode == 0:
+        return None
+    last = (done.stderr.strip().splitlines() or ["?"])[-1]
+    return f"rootless podman cannot run runsc here: {last[:200]}"
+
+
 @cache
 def output_line_validator() -> Draft202012Validator:
     """The JSON Schema every stdout line must satisfy (a response or a batch of them)."""

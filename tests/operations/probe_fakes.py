@@ -75,6 +75,8 @@ class FakeTool:
     info_stdout: str | None = None
     """What `info --format ...` prints (None: DEFAULT_INFO for the tool's name)."""
     info_exit: int = 0
+    inspect_extra: str = ""
+    """Shell run for `inspect ...` (the gVisor probe asks for the container's host pid)."""
 
     def _server_branch(self) -> str:
         if self.server_components is None:
@@ -103,7 +105,10 @@ case "$1" in
   info)
     printf '%s\\n' {shlex.quote(info)}
     exit {self.info_exit} ;;
-  kill|rm|ps|stop|inspect)
+  inspect)
+    {self.inspect_extra or ":"}
+    exit 0 ;;
+  kill|rm|ps|stop)
     exit 0 ;;
 esac
 workspace=""

@@ -56,8 +56,11 @@ ALL_CLAIMS = [
     "pids-limit",
     "memory-limit",
     "tmp-noexec-nosuid-nodev",
+    "user-space-kernel",
     "cleanup",
 ]
+# Claims only a gVisor backend makes.
+GVISOR_ONLY = {"user-space-kernel"}
 # Per claim: the fact that decides it and the kinds of wrong value the image can report
 # (None: the fact is missing). Each kind must fail that claim and no other.
 WRONG_FACTS: dict[str, tuple[str, list[str | None]]] = {
@@ -105,8 +108,11 @@ def outcomes(details: list[str], plan: ClaimPlan = PLAN) -> dict[str, str]:
 
 
 def test_the_facts_of_a_hardened_run_hold_every_claim() -> None:
-    assert outcomes(FACT_DETAILS) == dict.fromkeys(ALL_CLAIMS, CLAIM_HELD)
-    assert set(WRONG_FACTS) == set(ALL_CLAIMS), "every claim has its wrong facts"
+    expected = dict.fromkeys(ALL_CLAIMS, CLAIM_HELD) | dict.fromkeys(
+        GVISOR_ONLY, CLAIM_NOT_REQUIRED
+    )
+    assert outcomes(FACT_DETAILS) == expected
+    assert set(WRONG_FACTS) == set(ALL_CLAIMS) - GVISOR_ONLY, "every claim has its wrong facts"
 
 
 @pytest.mark.parametrize(("claim", "key", "value"), WRONG_CASES)
@@ -137,7 +143,10 @@ def test_every_failed_claim_is_named_in_order() -> None:
 
 
 def test_nothing_reported_fails_every_required_claim() -> None:
-    assert [r.name for r in failed_claims(judge_claims([], PLAN))] == ALL_CLAIMS
+    failed = [r.name for r in failed_claims(judge_claims([], PLAN))]
+    assert failed == [c for c in ALL_CLAIMS if c not in GVISOR_ONLY]
+    gvisor = [r.name for r in failed_claims(judge_claims([], GVISOR_PLAN))]
+    assert gvisor == [c for c in ALL_CLAIMS if c != "user-namespace"]
 
 
 @pytest.mark.parametrize(
@@ -157,6 +166,109 @@ def test_claims_the_backend_does_not_make_are_not_required(
         result = outcomes(facts_with(key, value), plan)
         assert result[claim] == CLAIM_NOT_REQUIRED
         assert CLAIM_FAILED not in result.values()
+
+
+# --- gVisor: the user-space kernel from inside, the host's view of its sandbox ---------------
+
+HOST_RELEASE = "6.1.0-host"
+GVISOR_PLAN = replace(PLAN, user_namespace=False, gvisor=True, host_kernel_release=HOST_RELEASE)
+# What a hardened run under runsc reported on this machine: gVisor's kernel inside (no
+# NoNewPrivs line, Seccomp 0, no cgroup files, /tmp shown noexec only) and the host's
+# runsc-sandbox process with the filter, no_new_privs and the cgroup limits.
+GVISOR_FACTS = [
+    *(
+        d
+        for d in FACT_DETAILS
+        if d.partition(":")[0]
+        not in ("userns", "seccomp", "pids-limit", "memory-limit", "tmp-mount")
+    ),
+    "userns:identity",
+    "seccomp:0",
+    "pids-limit:unreadable",
+    "memory-limit:unreadable",
+    "tmp-mount:noexec",
+    "kernel-release:4.4.0",
+    "kernel-log:Starting_gVisor...",
+    "host-process:runsc-sandbox",
+    "host-nonewprivs:1",
+    "host-seccomp:2",
+    "host-pids-limit:256",
+    f"host-memory-limit:{256 * 1024 * 1024}",
+]
+GVISOR_WRONG: list[tuple[str, str, str | None]] = [
+    # Markers an image can print under runc do not make a user-space kernel: the release
+    # must differ from the host's and the host must see runsc's sandbox process.
+    ("user-space-kernel", "kernel-log", None),
+    ("user-space-kernel", "kernel-log", "unreadable"),
+    ("user-space-kernel", "kernel-log", "Linux_version_6.1.0"),
+    ("user-space-kernel", "kernel-release", HOST_RELEASE),
+    ("user-space-kernel", "kernel-release", None),
+    ("user-space-kernel", "host-process", None),
+    ("user-space-kernel", "host-process", "unknown"),
+    ("user-space-kernel", "host-process", "runc"),
+    ("user-space-kernel", "host-process", "python3"),
+    ("no-new-privileges", "host-nonewprivs", None),
+    ("no-new-privileges", "host-nonewprivs", "0"),
+    ("no-new-privileges", "host-nonewprivs", "unreadable"),
+    ("seccomp", "host-seccomp", None),
+    ("seccomp", "host-seccomp", "0"),
+    ("seccomp", "host-seccomp", "1"),
+    ("pids-limit", "host-pids-limit", None),
+    ("pids-limit", "host-pids-limit", "max"),
+    ("pids-limit", "host-pids-limit", "255"),
+    ("memory-limit", "host-memory-limit", None),
+    ("memory-limit", "host-memory-limit", "max"),
+    ("memory-limit", "host-memory-limit", "9223372036854771712"),
+    ("tmp-noexec-nosuid-nodev", "tmp-mount", None),
+    ("tmp-noexec-nosuid-nodev", "tmp-mount", "none"),
+    ("tmp-noexec-nosuid-nodev", "tmp-mount", "nosuid+nodev"),
+]
+
+
+def gvisor_facts_with(key: str, value: str | None) -> list[str]:
+    details = [d for d in GVISOR_FACTS if d.partition(":")[0] != key]
+    return details if value is None else [*details, f"{key}:{value}"]
+
+
+def test_a_hardened_gvisor_run_holds_every_claim() -> None:
+    result = outcomes(GVISOR_FACTS, GVISOR_PLAN)
+    assert result == dict.fromkeys(ALL_CLAIMS, CLAIM_HELD) | {"user-namespace": CLAIM_NOT_REQUIRED}
+    # The same facts judged as a shared-kernel backend fail what gVisor hides from inside.
+    shared = failed_claims(judge_claims(GVISOR_FACTS, replace(GVISOR_PLAN, gvisor=False)))
+    assert [r.name for r in shared] == [
+        "seccomp",
+        "pids-limit",
+        "memory-limit",
+        "tmp-noexec-nosuid-nodev",
+    ]
+
+
+@pytest.mark.parametrize(("claim", "key", "value"), GVISOR_WRONG)
+def test_each_wrong_gvisor_fact_fails_its_claim_alone(
+    claim: str, key: str, value: str | None
+) -> None:
+    failed = failed_claims(judge_claims(gvisor_facts_with(key, value), GVISOR_PLAN))
+    assert [r.name for r in failed] == [claim]
+
+
+@pytest.mark.parametrize("key", ["nonewprivs", "seccomp", "pids-limit", "memory-limit"])
+def test_inside_facts_never_stand_in_for_the_hosts(key: str) -> None:
+    """A gVisor claim the host must see fails without the host fact, whatever the image says."""
+    good = {"nonewprivs": "1", "seccomp": "2", "pids-limit": "256", "memory-limit": str(256 << 20)}
+    details = [*gvisor_facts_with(f"host-{key}", None), f"{key}:{good[key]}"]
+    details = [d for d in details if d != f"{key}:unreadable" and d != "seccomp:0"] + (
+        [] if key == "seccomp" else ["seccomp:0"]
+    )
+    failed = failed_claims(judge_claims(details, GVISOR_PLAN))
+    assert len(failed) == 1 and failed[0].fact == f"host-{key}:missing"
+
+
+def test_gvisor_tmp_without_nosuid_nodev_needs_no_new_privs_and_no_capabilities() -> None:
+    """nosuid and nodev are implied only while no_new_privs and an empty CapEff hold."""
+    no_nnp = failed_claims(judge_claims(gvisor_facts_with("nonewprivs", "0"), GVISOR_PLAN))
+    assert [r.name for r in no_nnp] == ["no-new-privileges", "tmp-noexec-nosuid-nodev"]
+    caps = failed_claims(judge_claims(gvisor_facts_with("capeff", "0000000000000400"), GVISOR_PLAN))
+    assert [r.name for r in caps] == ["no-capabilities", "tmp-noexec-nosuid-nodev"]
 
 
 def test_a_fact_is_judged_by_its_first_report() -> None:

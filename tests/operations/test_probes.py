@@ -263,6 +263,7 @@ def test_default_probes_are_the_reference_three_then_the_real_cases() -> None:
             "shared-kernel-container",
             "system-installed",
         ),
+        ("podman-gvisor", "podman", "podman", "podman", "vm-backed-container", "system-installed"),
     ]
     assert [p.expected_identity for p in default_probes()] == [
         "podman-rootless",
@@ -270,7 +271,10 @@ def test_default_probes_are_the_reference_three_then_the_real_cases() -> None:
         "",
         "podman-rootful",
         "docker-engine",
+        "",
     ]
+    # Only the gVisor backend names an OCI runtime, and the plugin chose it.
+    assert [p.runtime_name for p in default_probes()] == ["", "", "", "", "", "runsc"]
     for options in default_probes():
         assert options.version_args == ("version", "--format", "{{.Client.Version}}")
         assert options.conformance_image == DEFAULT_CONFORMANCE_IMAGE
@@ -328,6 +332,7 @@ def test_supported_with_full_evidence(fake_bin: Path, log: Path) -> None:
         "claim:pids-limit:held",
         "claim:memory-limit:held",
         "claim:tmp-noexec-nosuid-nodev:held",
+        "claim:user-space-kernel:not-required",
         "claim:cleanup:held",
     ]
     assert report.generated_at == GENERATED_AT
@@ -743,6 +748,7 @@ def test_probe_all_mixes_outcomes(fake_bin: Path, log: Path) -> None:
         "unsupported",
         "unsupported",
         "degraded",
+        "unsupported",
     ]
     assert results.supported_executors == []
     assert results.provider_capabilities == []

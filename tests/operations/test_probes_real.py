@@ -15,7 +15,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from tests.conftest import limits_ignored, require_runtime
+from tests.conftest import limits_ignored, require_runsc, require_runtime, rootless_runsc_problem
 from wfcompute_container.operations.probe_evidence import decode_evidence
 from wfcompute_container.operations.probe_image import PROBE_SCRIPT_PATH, build_probe_image
 from wfcompute_container.operations.probes import (
@@ -256,6 +256,7 @@ CLAIMS = (
     "pids-limit",
     "memory-limit",
     "tmp-noexec-nosuid-nodev",
+    "user-space-kernel",
     "cleanup",
 )
 BACKENDS_OF = {
@@ -352,3 +353,94 @@ def test_probe_container_runs_under_the_sandbox_flags(tool: str) -> None:
         if fact not in details:
             name = fact.partition(":")[0]
             assert report.status == "degraded" and f"{name} ({name}:" in report.reason
+
+
+# --- gVisor ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def gvisor_tag() -> Iterator[str]:
+    require_runsc()
+    anyio.run(build_probe_image, "podman", GVISOR_TAG)
+    yield GVISOR_TAG
+    subprocess.run(["podman", "rmi", "-f", GVISOR_TAG], capture_output=True, check=False)
+
+
+GVISOR_TAG = "localhost/wfcompute-sandbox-probe:pytest-gvisor"
+
+
+def probe_gvisor(**options: object) -> ProbeResults:
+    chosen = [
+        p
+        for p in default_probes(**options)  # type: ignore[arg-type]
+        if p.backend_id == "podman-gvisor"
+    ]
+    return anyio.run(lambda: probe_all(chosen, timeout_ms=60_000))
+
+
+def test_gvisor_backend_is_supported_on_inside_and_host_evidence(gvisor_tag: str) -> None:
+    results = probe_gvisor(conformance_image=gvisor_tag)
+    (report,) = results.reports
+    assert report.validate_at(report.generated_at) is None
+    problem = rootless_runsc_problem(gvisor_tag)
+    if problem is not None:
+        # Where runsc cannot start (rootless, cgroup v1) nothing is claimed.
+        assert report.status == "degraded"
+        assert report.reason.startswith("runtime conformance probe failed: "), report.reason
+        assert report.executors is None and results.supported_executors == []
+        return
+    assert report.status == "supported", report.reason
+    assert report.isolation_mode == "vm-backed-container"
+    details = report.evidence.details or []
+    outcomes = claim_outcomes(details)
+    assert list(outcomes) == list(CLAIMS)
+    assert outcomes["user-space-kernel"] == "held"
+    assert set(outcomes.values()) == {"held", "not-required"}
+    # gVisor's own kernel inside; the host saw runsc's sandbox process and its guards.
+    for fact in (
+        "kernel-release:4.4.0",
+        "kernel-log:Starting_gVisor...",
+        "host-process:runsc-sandbox",
+        "host-nonewprivs:1",
+        "host-seccomp:2",
+        "host-pids-limit:256",
+        f"host-memory-limit:{256 * 1024 * 1024}",
+    ):
+        assert fact in details, details
+    assert f"kernel-release:{os.uname().release}" not in details
+    assert [e.provider for e in results.supported_executors] == [
+        "sandboxed-command",
+        "sandboxed-container-build",
+    ]
+    listing = subprocess.run(
+        ["podman", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, check=True
+    ).stdout.decode()
+    assert "wfcompute-probe-" not in listing
+
+
+def test_runc_never_passes_for_gvisor(gvisor_tag: str) -> None:
+    """The same image and argv under runc (the plugin's own rootful backend) shows the host's
+    kernel: as a gVisor backend it would fail the user-space-kernel claim."""
+    (report,) = probe_one("podman", conformance_image=gvisor_tag).reports
+    details = report.evidence.details or []
+    assert f"kernel-release:{os.uname().release}" in details
+    assert not any(d.startswith("host-") for d in details)
+    assert claim_outcomes(details)["user-space-kernel"] == "not-required"
+
+
+def test_gvisor_probe_times_out_and_leaves_no_container(gvisor_tag: str) -> None:
+    if rootless_runsc_problem(gvisor_tag) is not None:
+        pytest.skip("runsc cannot start a container for this user (see the supported test)")
+    chosen = [
+        p
+        for p in default_probes(
+            conformance_image=gvisor_tag, conformance_command=["/bin/sleep", "60"]
+        )
+        if p.backend_id == "podman-gvisor"
+    ]
+    (report,) = anyio.run(lambda: probe_all(chosen, timeout_ms=4_000)).reports
+    assert (report.status, report.reason) == ("degraded", "runtime probe timed out")
+    listing = subprocess.run(
+        ["podman", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, check=True
+    ).stdout.decode()
+    assert "wfcompute-probe-" not in listing

@@ -9,14 +9,12 @@ hardening flag still holds, and that timeouts and clean-up work as under runc. D
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import anyio
 import pytest
 
-from tests.conftest import IN_CI, require_runtime
+from tests.conftest import require_runsc, rootless_runsc_problem
 from tests.fixtures.runtime_state import container_names
 from tests.hardening.test_setid_plants import setid_entries
 from wfcompute_container.core.workloads import CommandWorkload
@@ -36,25 +34,13 @@ GVISOR = Runtime(tool="podman", runtime_name="runsc")
 
 @pytest.fixture(scope="module")
 def gvisor_image() -> str:
-    require_runtime("podman")
-    if shutil.which("runsc") is None:
-        if IN_CI:
-            pytest.fail("CI must provide runsc (.ci/setup-runtimes.sh installs it)")
-        pytest.skip("runsc is not installed")
+    require_runsc()
     from tests.fixtures.sandbox_images import ensure_image
 
     image = ensure_image("podman", "workload")
-    if os.geteuid() != 0:
-        # Measured here: rootless podman with runsc on cgroup v1 cannot start a container
-        # ("cannot set up cgroup for root: ... permission denied"). Say what happened.
-        done = subprocess.run(
-            ["podman", "--runtime-flag", "network=none", "run", "--rm", "--runtime", "runsc",
-             "--network", "none", "--", image, "true"],
-            capture_output=True, text=True, timeout=120, check=False,
-        )  # fmt: skip
-        if done.returncode != 0:
-            last = (done.stderr.strip().splitlines() or ["?"])[-1]
-            pytest.skip(f"rootless podman cannot run runsc here: {last[:200]}")
+    problem = rootless_runsc_problem(image)
+    if problem is not None:
+        pytest.skip(problem)
     return image
 
 

@@ -12,9 +12,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .probe_host import GVISOR_SANDBOX_PROCESS
+
 CLAIM_HELD = "held"
 CLAIM_FAILED = "failed"
 CLAIM_NOT_REQUIRED = "not-required"
+# The first line of gVisor's kernel log as the probe image quotes it (safe characters).
+GVISOR_KERNEL_LOG = "Starting_gVisor"
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,11 @@ class ClaimPlan:
     memory_bytes: int
     user_namespace: bool
     seccomp: bool
+    gvisor: bool = False
+    """A gVisor backend: the workload must be under gVisor's kernel, and the claims its
+    kernel cannot show from inside are judged on the host's ``host-*`` facts."""
+    host_kernel_release: str = ""
+    """The host's ``uname -r``: a gVisor workload must see another kernel."""
 
 
 @dataclass(frozen=True)
@@ -82,24 +91,55 @@ def judge_claims(details: Sequence[str], plan: ClaimPlan) -> list[ClaimResult]:
     claim("read-only-root", "rootfs", "rootfs:read-only" in present)
     claim("run-user", "uid", user_ok)
     claim("no-capabilities", "capeff", caps_ok)
-    claim("no-new-privileges", "nonewprivs", facts.get("nonewprivs") == "1")
-    claim("seccomp", "seccomp", facts.get("seccomp") == "2", required=plan.seccomp)
+    nonewprivs = facts.get("nonewprivs") == "1"
+    if plan.gvisor:
+        # gVisor's kernel says no_new_privs from inside; the host says what guards the host:
+        # the sandbox process has no_new_privs and gVisor's seccomp filter.
+        claim(
+            "no-new-privileges", "host-nonewprivs", nonewprivs and _host(facts, "nonewprivs", "1")
+        )
+        claim("seccomp", "host-seccomp", _host(facts, "seccomp", "2"))
+    else:
+        claim("no-new-privileges", "nonewprivs", nonewprivs)
+        claim("seccomp", "seccomp", facts.get("seccomp") == "2", required=plan.seccomp)
     claim(
         "user-namespace",
         "userns",
         facts.get("userns") == "mapped",
         required=plan.user_namespace,
     )
-    claim("pids-limit", "pids-limit", facts.get("pids-limit") == str(plan.pids_limit))
+    # Under gVisor the limits are the host cgroup's: they bound the sandbox's host threads.
+    limit = "host-" if plan.gvisor else ""
+    claim(
+        "pids-limit",
+        limit + "pids-limit",
+        facts.get(limit + "pids-limit") == str(plan.pids_limit),
+    )
     claim(
         "memory-limit",
-        "memory-limit",
-        facts.get("memory-limit") == str(plan.memory_bytes),
+        limit + "memory-limit",
+        facts.get(limit + "memory-limit") == str(plan.memory_bytes),
         required=plan.memory_bytes > 0,
     )
-    claim("tmp-noexec-nosuid-nodev", "tmp-mount", {"noexec", "nosuid", "nodev"} <= tmp_flags)
+    tmp_ok = {"noexec", "nosuid", "nodev"} <= tmp_flags
+    if plan.gvisor and not tmp_ok:
+        # gVisor's mountinfo shows noexec only. nosuid and nodev add nothing for a workload
+        # with no_new_privs (a setuid bit grants nothing) and no capabilities (no mknod).
+        tmp_ok = "noexec" in tmp_flags and nonewprivs and caps_ok
+    claim("tmp-noexec-nosuid-nodev", "tmp-mount", tmp_ok)
+    kernel_log = facts.get("kernel-log", "")
+    user_space_kernel = (
+        kernel_log.startswith(GVISOR_KERNEL_LOG)
+        and facts.get("kernel-release", plan.host_kernel_release) != plan.host_kernel_release
+        and facts.get("host-process") == GVISOR_SANDBOX_PROCESS
+    )
+    claim("user-space-kernel", "kernel-log", user_space_kernel, required=plan.gvisor)
     claim("cleanup", "cleanup", facts.get("cleanup") == "ok")
     return results
+
+
+def _host(facts: dict[str, str], key: str, expected: str) -> bool:
+    return facts.get("host-" + key) == expected
 
 
 def claim_details(results: Sequence[ClaimResult]) -> list[str]:

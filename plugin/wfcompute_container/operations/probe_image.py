@@ -169,6 +169,10 @@ status_field() { sed -n "s/^$1:[[:space:]]*//p" /proc/self/status 2>/dev/null | 
 capeff=$(status_field CapEff)
 note "capeff:$(safe "${capeff:-unreadable}")"
 nonewprivs=$(status_field NoNewPrivs)
+if [ -z "$nonewprivs" ]; then
+  # gVisor's /proc/self/status has no NoNewPrivs line; prctl still answers (setpriv -d).
+  nonewprivs=$(setpriv -d 2>/dev/null | sed -n 's/^no_new_privs:[[:space:]]*//p' | head -n 1)
+fi
 note "nonewprivs:$(safe "${nonewprivs:-unreadable}")"
 seccomp=$(status_field Seccomp)
 note "seccomp:$(safe "${seccomp:-unreadable}")"
@@ -200,6 +204,25 @@ else
     esac
   done
   note "tmp-mount:${tmp_flags:-none}"
+fi
+
+# The kernel the workload talks to: its release and the first line of its log. Under
+# gVisor both come from gVisor's own kernel (4.4.0, "Starting gVisor..."); the host compares
+# the release with its own.
+note "kernel-release:$(safe "$(uname -r 2>/dev/null)")"
+kernel_log=$(dmesg 2>/dev/null | head -n 1 | sed 's/^\[[^]]*\][[:space:]]*//')
+note "kernel-log:$(safe "${kernel_log:-unreadable}")"
+
+# Asked to hold (WFCOMPUTE_PROBE_HOLD=1), the probe stays alive until the host has read the
+# sandbox from outside: it creates the ready file and waits, at most 20 s, for the release.
+if [ "${WFCOMPUTE_PROBE_HOLD:-}" = "1" ]; then
+  : > /workspace/.wfcompute-probe-ready 2>/dev/null
+  waited=0
+  while [ ! -e /workspace/.wfcompute-probe-release ] && [ "$waited" -lt 200 ]; do
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+  rm -f /workspace/.wfcompute-probe-ready /workspace/.wfcompute-probe-release 2>/dev/null
 fi
 
 printf '{"workspace":%s,"network":%s,"env":%s,"proof":%s,"cleanup":%s,"details":[%s]}\n' \

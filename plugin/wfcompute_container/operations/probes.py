@@ -46,6 +46,7 @@ from ..runtime_io.tool_process import ContainerRef
 from . import sandbox
 from .probe_claims import ClaimPlan, claim_details, failed_claims, failure_reason, judge_claims
 from .probe_evidence import EvidenceDecodeError, decode_evidence
+from .probe_host import HOLD_ENV_NAME, observe_held_sandbox
 from .probe_runner import CommandOutcome, ExecProbeRunner, ProbeRunner
 
 DEFAULT_CONFORMANCE_PROFILE = "distroless-static-v1"
@@ -75,6 +76,7 @@ REASON_TIMED_OUT = "runtime probe timed out"
 REASON_EXECUTABLE_UNAVAILABLE = "runtime executable is unavailable"
 REASON_REDACTED = "runtime probe failed; details redacted"
 REASON_EMPTY = "runtime probe failed"
+REASON_GVISOR_UNAVAILABLE = "gVisor runtime runsc is unavailable"
 
 # Lower-case substrings that make a probe reason unshippable (go-plugin-behaviour §10.6): the
 # core public-text markers plus the auth words, so an auth failure never ships its details.
@@ -156,6 +158,12 @@ class ProbeOptions:
     expected_identity: str = ""
     """One of the ``IDENTITY_*`` modes the runtime must report (empty: any)."""
     conformance_memory_bytes: int = DEFAULT_CONFORMANCE_MEMORY_BYTES
+    runtime_name: str = ""
+    """The OCI runtime the tool runs the conformance run under (``runsc``: gVisor)."""
+
+    @property
+    def gvisor(self) -> bool:
+        return self.runtime_name == sandbox.GVISOR_RUNTIME
 
 
 @dataclass(frozen=True)
@@ -220,7 +228,8 @@ def default_probes(
     conformance_workspace: str = "",
 ) -> list[ProbeOptions]:
     """The built-in probes: the reference three in its order, then the rootful podman and
-    Docker Engine backends (what a Linux machine without Desktop or rootless mode has)."""
+    Docker Engine backends (what a Linux machine without Desktop or rootless mode has), then
+    gVisor under rootful podman."""
     rows = (
         (
             "podman-rootless",
@@ -252,7 +261,7 @@ def default_probes(
             IDENTITY_DOCKER_ENGINE,
         ),
     )
-    return [
+    probes = [
         ProbeOptions(
             backend_id=backend_id,
             family=tool,
@@ -271,6 +280,16 @@ def default_probes(
         )
         for backend_id, tool, isolation, burden, identity in rows
     ]
+    # gVisor under rootful podman: the workload talks to gVisor's user-space kernel, never to
+    # the host's, which is what a VM-backed container gives too (docs/SECURITY.md section 6).
+    gvisor = replace(
+        probes[3],
+        backend_id="podman-gvisor",
+        isolation_mode="vm-backed-container",
+        runtime_name=sandbox.GVISOR_RUNTIME,
+        expected_identity="",
+    )
+    return [*probes, gvisor]
 
 
 DEFAULT_BACKEND_IDS: tuple[str, ...] = tuple(p.backend_id for p in default_probes())
@@ -384,6 +403,9 @@ class _Probe:
         if executable is None:
             self.fail(STATUS_UNSUPPORTED, REASON_EXECUTABLE_UNAVAILABLE)
             return
+        if options.gvisor and self.runner.look_path(sandbox.GVISOR_RUNTIME) is None:
+            self.fail(STATUS_UNSUPPORTED, REASON_GVISOR_UNAVAILABLE)
+            return
         if not await self._identity_matches():
             return
 
@@ -430,12 +452,17 @@ class _Probe:
                 redact_probe_detail(f"runtime conformance probe failed: {err}"),
             )
             return
+        host_facts: list[str] = []
         try:
-            argv = [options.command, *prepared.scope_args, *prepared.args]
+            argv = [options.command, *prepared.argv[1:]]
             container = ContainerRef(
                 options.command, prepared.container_name, tuple(prepared.scope_args)
             )
-            conformance = await self.runner.run(argv, container)
+            async with anyio.create_task_group() as group:
+                if options.gvisor:
+                    group.start_soon(self._observe, prepared, host_facts)
+                conformance = await self.runner.run(argv, container)
+                group.cancel_scope.cancel()
         finally:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(prepared.cleanup)
@@ -461,9 +488,12 @@ class _Probe:
             memory_bytes=max(options.conformance_memory_bytes, 0),
             user_namespace=options.isolation_mode == RUNTIME_ISOLATION_USER_NAMESPACE,
             seccomp=identity.seccomp,
+            gvisor=options.gvisor,
+            host_kernel_release=os.uname().release,
         )
-        results = judge_claims(evidence.details or [], plan)
-        checked = [*(evidence.details or []), *identity.details(), *claim_details(results)]
+        facts = [*(evidence.details or []), *host_facts]
+        results = judge_claims(facts, plan)
+        checked = [*facts, *identity.details(), *claim_details(results)]
         evidence = evidence.model_copy(update={"details": checked})
         failed = failed_claims(results)
         if failed or self.identity_problem:
@@ -480,13 +510,27 @@ class _Probe:
         report.executors = executors or None
         report.evidence = evidence
 
+    async def _observe(self, prepared: sandbox.PreparedRun, into: list[str]) -> None:
+        """The host's view of the held gVisor sandbox (operations.probe_host)."""
+        into.extend(
+            await observe_held_sandbox(
+                self.runner,
+                self.options.command,
+                prepared.scope_args,
+                prepared.container_name,
+                prepared.workspace,
+            )
+        )
+
     def _prepare(self, request: sandbox.SandboxRunRequest, deadline: float) -> sandbox.PreparedRun:
         """command.run's argv for the conformance run, under the probe's own container name."""
         options = self.options
         if options.tool not in _SANDBOX_TOOLS:
             raise InvalidInput(f"tool {quote(options.tool)} has no sandbox run profile")
         scope = list(options.runtime_scope_args) or None
-        runtime = sandbox.Runtime.model_validate({"tool": options.tool, "scope": scope})
+        runtime = sandbox.Runtime.model_validate(
+            {"tool": options.tool, "runtime_name": options.runtime_name, "scope": scope}
+        )
         prepared = sandbox.prepare(runtime, request, dry_run=False, deadline_seconds=deadline)
         # `run --rm --name NAME`: the probe's prefix tells probe containers from runs'.
         name = CONTAINER_NAME_PREFIX + secrets.token_hex(8)
@@ -632,7 +676,7 @@ def conformance_request(options: ProbeOptions, workspace: str) -> sandbox.Sandbo
         image=options.conformance_image,
         command=list(options.conformance_command),
         workspace=workspace,
-        env={PROBE_ENV_NAME: "1"},
+        env={PROBE_ENV_NAME: "1", **({HOLD_ENV_NAME: "1"} if options.gvisor else {})},
         network="none",
         limits=ResourceLimits(memory_bytes=max(options.conformance_memory_bytes, 0)),
     )

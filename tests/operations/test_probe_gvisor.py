@@ -1,0 +1,268 @@
+"""The gVisor probe with fake tools: runsc must be there, the plugin picks gVisor's runtime
+flags, the image is held while the host reads its sandbox process, and that view decides the
+claims gVisor's kernel cannot show from inside. The real runsc is probed in
+tests/operations/test_probes_real.py."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import anyio
+import pytest
+
+from wfcompute_container.core.backends import RuntimeBackendReport
+from wfcompute_container.operations import probe_host
+from wfcompute_container.operations.probes import (
+    REASON_GVISOR_UNAVAILABLE,
+    ProbeOptions,
+    default_probes,
+    probe_backend,
+)
+
+from .probe_fakes import BOOLEAN_EVIDENCE, FACT_DETAILS, FakeTool, calls, install, run_call
+
+GENERATED_AT = datetime(2026, 6, 9, tzinfo=UTC)
+# What gVisor's kernel shows the probe image (measured under runsc on these machines).
+GVISOR_INSIDE = [
+    *(
+        d
+        for d in FACT_DETAILS
+        if d.partition(":")[0]
+        not in ("seccomp", "pids-limit", "memory-limit", "tmp-mount", "userns")
+    ),
+    "userns:identity",
+    "seccomp:0",
+    "pids-limit:unreadable",
+    "memory-limit:unreadable",
+    "tmp-mount:noexec",
+    "kernel-release:4.4.0",
+    "kernel-log:Starting_gVisor...",
+]
+GVISOR_EVIDENCE = json.dumps(BOOLEAN_EVIDENCE | {"details": GVISOR_INSIDE})
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> Path:
+    return tmp_path / "calls.log"
+
+
+def gvisor_options() -> ProbeOptions:
+    (options,) = [p for p in default_probes(GENERATED_AT) if p.backend_id == "podman-gvisor"]
+    return options
+
+
+def probe(options: ProbeOptions, timeout_ms: int = 20_000) -> RuntimeBackendReport:
+    report = anyio.run(lambda: probe_backend(options, timeout_ms=timeout_ms))
+    assert report.validate_at(GENERATED_AT) is None, report.to_json()
+    return report
+
+
+def outcomes(report: RuntimeBackendReport) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for detail in report.evidence.details or []:
+        kind, _, rest = detail.partition(":")
+        if kind == "claim":
+            name, _, outcome = rest.rpartition(":")
+            found[name] = outcome
+    return found
+
+
+def install_runsc(fake_bin: Path) -> None:
+    runsc = fake_bin / "runsc"
+    runsc.write_text("#!/bin/sh\nexit 0\n")
+    runsc.chmod(0o755)
+
+
+@pytest.fixture
+def sandbox_process(tmp_path: Path) -> Iterator[Path]:
+    """Where the fake run records the pid of its stand-in ``runsc-sandbox`` (a copy of sleep);
+    whatever it started is killed afterwards."""
+    pid_file = tmp_path / "sandbox.pid"
+    yield pid_file
+    if pid_file.exists():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)
+
+
+def holding_run(tmp_path: Path, pid_file: Path) -> str:
+    """A fake run that behaves as the held probe image does, with a host process named
+    runsc-sandbox standing in for gVisor's sandbox."""
+    sleeper = tmp_path / "runsc-sandbox"
+    shutil.copy("/bin/sleep", sleeper)
+    return f"""
+{sleeper} 30 &
+echo $! > {pid_file}
+: > "$workspace/.wfcompute-probe-ready"
+i=0
+while [ ! -e "$workspace/.wfcompute-probe-release" ] && [ $i -lt 100 ]; do
+  /bin/sleep 0.1; i=$((i+1))
+done
+[ -e "$workspace/.wfcompute-probe-release" ] || exit 9
+"""
+
+
+def test_without_runsc_the_backend_is_unsupported_and_nothing_runs(
+    fake_bin: Path, log: Path
+) -> None:
+    install(fake_bin, FakeTool("podman", info_stdout="false|true"), log)
+    report = probe(gvisor_options())
+    assert report.status == "unsupported"
+    assert report.reason == REASON_GVISOR_UNAVAILABLE
+    assert calls(log) == []
+    assert report.executors is None
+
+
+def test_the_plugin_chooses_gvisors_runtime_and_flags(fake_bin: Path, log: Path) -> None:
+    install(fake_bin, FakeTool("podman", info_stdout="false|true"), log)
+    install_runsc(fake_bin)
+    probe(gvisor_options(), timeout_ms=10_000)
+    words = run_call(log)
+    # Engine flags before `run`, then the hardened run under runsc.
+    assert words[:3] == ["--runtime-flag", "network=none", "run"]
+    assert words[words.index("--runtime") + 1] == "runsc"
+    for flag in ("--read-only", "no-new-privileges", "--pids-limit", "--memory"):
+        assert flag in words
+
+
+def test_held_probe_is_judged_on_the_hosts_view(
+    fake_bin: Path, log: Path, tmp_path: Path, sandbox_process: Path
+) -> None:
+    install(
+        fake_bin,
+        FakeTool(
+            "podman",
+            info_stdout="false|true",
+            run_stdout=GVISOR_EVIDENCE,
+            run_extra=holding_run(tmp_path, sandbox_process),
+            inspect_extra=f"/bin/cat {sandbox_process}",
+        ),
+        log,
+    )
+    install_runsc(fake_bin)
+    report = probe(gvisor_options())
+    details = report.evidence.details or []
+    assert "host-process:runsc-sandbox" in details
+    # This test's own process (the stand-in's parent) has neither no_new_privs nor a filter.
+    own = Path("/proc/self/status").read_text()
+    nnp = next(line.split()[1] for line in own.splitlines() if line.startswith("NoNewPrivs:"))
+    assert f"host-nonewprivs:{nnp}" in details
+    found = outcomes(report)
+    assert found["user-space-kernel"] == "held"
+    assert found["no-new-privileges"] == ("held" if nnp == "1" else "failed")
+    assert report.status == "degraded"
+    assert "seccomp (host-seccomp:" in report.reason
+    # The inside facts alone never hold a host claim.
+    assert found["pids-limit"] == "failed"
+    assert f"inspect --format {{{{.State.Pid}}}} {words_name(log)}" in calls(log)
+
+
+def words_name(log: Path) -> str:
+    words = run_call(log)
+    return words[words.index("--name") + 1]
+
+
+def test_gvisor_markers_from_a_run_that_never_holds_prove_nothing(
+    fake_bin: Path, log: Path
+) -> None:
+    """An image that prints gVisor's markers but is not held (no host view) fails the
+    user-space-kernel claim and every host-judged claim, and the probe still ends."""
+    install(fake_bin, FakeTool("podman", info_stdout="false|true", run_stdout=GVISOR_EVIDENCE), log)
+    install_runsc(fake_bin)
+    report = probe(gvisor_options())
+    found = outcomes(report)
+    assert report.status == "degraded"
+    for claim in (
+        "user-space-kernel",
+        "no-new-privileges",
+        "seccomp",
+        "pids-limit",
+        "memory-limit",
+    ):
+        assert found[claim] == "failed", claim
+    assert not any(d.startswith("host-") for d in report.evidence.details or [])
+
+
+def test_release_never_follows_a_planted_link(tmp_path: Path) -> None:
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    victim = tmp_path / "victim"
+    (workspace / probe_host.RELEASE_FILE).symlink_to(victim)
+    probe_host.release(str(workspace))
+    assert not victim.exists()
+    assert (workspace / probe_host.RELEASE_FILE).is_symlink()
+
+
+def test_process_facts_of_a_real_process() -> None:
+    child = subprocess.Popen(["/bin/sleep", "30"])
+    try:
+        facts = probe_host.read_process_facts(child.pid)
+    finally:
+        child.kill()
+        child.wait()
+    assert facts[0] == "host-process:sleep"
+    assert [f.partition(":")[0] for f in facts] == [
+        "host-process",
+        "host-nonewprivs",
+        "host-seccomp",
+        "host-pids-limit",
+        "host-memory-limit",
+    ]
+    assert all(f.partition(":")[2] not in ("", "unreadable") for f in facts[:3])
+
+
+def test_process_facts_of_a_gone_process_are_unreadable() -> None:
+    child = subprocess.Popen(["/bin/true"])
+    child.wait()
+    facts = probe_host.read_process_facts(child.pid)
+    assert facts == [
+        "host-process:unreadable",
+        "host-nonewprivs:unreadable",
+        "host-seccomp:unreadable",
+        "host-pids-limit:unreadable",
+        "host-memory-limit:unreadable",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("cgroup", "files"),
+    [
+        (
+            "12:pids:/machine/ctr\n5:memory:/machine/ctr\n0::/\n",
+            {
+                "pids/machine/ctr/pids.max": "256",
+                "memory/machine/ctr/memory.limit_in_bytes": "4096",
+            },
+        ),
+        (
+            "0::/machine.slice/ctr.scope\n",
+            {
+                "machine.slice/ctr.scope/pids.max": "256",
+                "machine.slice/ctr.scope/memory.max": "4096",
+            },
+        ),
+    ],
+    ids=["cgroup-v1", "cgroup-v2"],
+)
+def test_cgroup_limits_are_read_from_each_layout(
+    tmp_path: Path, cgroup: str, files: dict[str, str]
+) -> None:
+    for name, value in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(value + "\n")
+    facts = probe_host.cgroup_limit_facts(cgroup, str(tmp_path))
+    assert facts == ["host-pids-limit:256", "host-memory-limit:4096"]
+
+
+def test_cgroup_paths_that_climb_out_are_ignored(tmp_path: Path) -> None:
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "pids.max").write_text("256\n")
+    facts = probe_host.cgroup_limit_facts("3:pids:/../etc\n0::/a/../../etc\n", str(tmp_path / "x"))
+    assert facts == ["host-pids-limit:unreadable", "host-memory-limit:unreadable"]
