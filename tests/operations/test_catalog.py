@@ -42,6 +42,7 @@ def test_shipped_catalog_is_valid_and_complete() -> None:
         "nerdctl-containerd",
         "podman-rootful",
         "docker-engine",
+        "podman-gvisor",
         "managed-containerd-linux-amd64",
     ]
     for backend in backends.values():

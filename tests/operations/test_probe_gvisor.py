@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -203,6 +204,12 @@ def test_release_never_follows_a_planted_link(tmp_path: Path) -> None:
 def test_process_facts_of_a_real_process() -> None:
     child = subprocess.Popen(["/bin/sleep", "30"])
     try:
+        # Popen may return before the exec shows in /proc (seen as an unprivileged user).
+        cmdline = Path(f"/proc/{child.pid}/cmdline")
+        for _ in range(500):
+            if cmdline.read_bytes().startswith(b"/bin/sleep"):
+                break
+            time.sleep(0.01)
         facts = probe_host.read_process_facts(child.pid)
     finally:
         child.kill()
