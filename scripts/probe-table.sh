@@ -29,7 +29,7 @@ as_user() {
     LANG=C.UTF-8 XDG_RUNTIME_DIR="/run/user/$(id -u "$USER_NAME")" bash -c "cd && $1"
 }
 as_user "'$USER_PLUGIN' probe-image build --tool podman --tag '$IMAGE' >&2"
-as_user "'$USER_PLUGIN' probe --json --backend podman-rootless --backend podman-rootful \
+as_user "'$USER_PLUGIN' probe --json --backend podman-rootless --backend podman-rootful --backend podman-gvisor \
   --conformance-image '$IMAGE'" >"$OUT/user.json"
 
 python3 scripts/probe_table.py "root=$OUT/root.json" "$USER_NAME=$OUT/user.json"
