@@ -33,6 +33,32 @@ FACT_DETAILS = [
     f"memory-limit:{256 * 1024 * 1024}",
     "tmp-mount:noexec+nosuid+nodev",
 ]
+# What gVisor's kernel shows the probe image, measured under runsc on these machines: no
+# NoNewPrivs line in its status file (setpriv answers), Seccomp 0, no cgroup files, /tmp
+# listed noexec only, its own kernel release and boot log.
+GVISOR_INSIDE_FACTS = [
+    *(
+        d
+        for d in FACT_DETAILS
+        if d.partition(":")[0]
+        not in ("userns", "seccomp", "pids-limit", "memory-limit", "tmp-mount")
+    ),
+    "userns:identity",
+    "seccomp:0",
+    "pids-limit:unreadable",
+    "memory-limit:unreadable",
+    "tmp-mount:noexec",
+    "kernel-release:4.4.0",
+    "kernel-log:Starting_gVisor...",
+]
+# What the host read of that run's runsc-sandbox process (filter, no_new_privs, cgroup limits).
+GVISOR_HOST_FACTS = [
+    "host-process:runsc-sandbox",
+    "host-nonewprivs:1",
+    "host-seccomp:2",
+    "host-pids-limit:256",
+    f"host-memory-limit:{256 * 1024 * 1024}",
+]
 BOOLEAN_EVIDENCE = {"workspace": True, "network": True, "env": True, "proof": True, "cleanup": True}
 FULL_EVIDENCE = json.dumps(BOOLEAN_EVIDENCE | {"details": FACT_DETAILS})
 # `info --format ...` answers: what rootless podman and Docker Desktop say about themselves.

@@ -32,7 +32,14 @@ from wfcompute_container.operations.probes import (
     redact_probe_detail,
 )
 
-from .probe_fakes import FACT_DETAILS, FakeTool, evidence_with, install
+from .probe_fakes import (
+    FACT_DETAILS,
+    GVISOR_HOST_FACTS,
+    GVISOR_INSIDE_FACTS,
+    FakeTool,
+    evidence_with,
+    install,
+)
 
 GENERATED_AT = datetime(2026, 6, 9, tzinfo=UTC)
 PLAN = ClaimPlan(
@@ -172,29 +179,8 @@ def test_claims_the_backend_does_not_make_are_not_required(
 
 HOST_RELEASE = "6.1.0-host"
 GVISOR_PLAN = replace(PLAN, user_namespace=False, gvisor=True, host_kernel_release=HOST_RELEASE)
-# What a hardened run under runsc reported on this machine: gVisor's kernel inside (no
-# NoNewPrivs line, Seccomp 0, no cgroup files, /tmp shown noexec only) and the host's
-# runsc-sandbox process with the filter, no_new_privs and the cgroup limits.
-GVISOR_FACTS = [
-    *(
-        d
-        for d in FACT_DETAILS
-        if d.partition(":")[0]
-        not in ("userns", "seccomp", "pids-limit", "memory-limit", "tmp-mount")
-    ),
-    "userns:identity",
-    "seccomp:0",
-    "pids-limit:unreadable",
-    "memory-limit:unreadable",
-    "tmp-mount:noexec",
-    "kernel-release:4.4.0",
-    "kernel-log:Starting_gVisor...",
-    "host-process:runsc-sandbox",
-    "host-nonewprivs:1",
-    "host-seccomp:2",
-    "host-pids-limit:256",
-    f"host-memory-limit:{256 * 1024 * 1024}",
-]
+# A hardened run under runsc: gVisor's kernel inside, the host's view of its sandbox.
+GVISOR_FACTS = [*GVISOR_INSIDE_FACTS, *GVISOR_HOST_FACTS]
 GVISOR_WRONG: list[tuple[str, str, str | None]] = [
     # Markers an image can print under runc do not make a user-space kernel: the release
     # must differ from the host's and the host must see runsc's sandbox process.

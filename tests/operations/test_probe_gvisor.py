@@ -28,26 +28,10 @@ from wfcompute_container.operations.probes import (
     probe_backend,
 )
 
-from .probe_fakes import BOOLEAN_EVIDENCE, FACT_DETAILS, FakeTool, calls, install, run_call
+from .probe_fakes import BOOLEAN_EVIDENCE, GVISOR_INSIDE_FACTS, FakeTool, calls, install, run_call
 
 GENERATED_AT = datetime(2026, 6, 9, tzinfo=UTC)
-# What gVisor's kernel shows the probe image (measured under runsc on these machines).
-GVISOR_INSIDE = [
-    *(
-        d
-        for d in FACT_DETAILS
-        if d.partition(":")[0]
-        not in ("seccomp", "pids-limit", "memory-limit", "tmp-mount", "userns")
-    ),
-    "userns:identity",
-    "seccomp:0",
-    "pids-limit:unreadable",
-    "memory-limit:unreadable",
-    "tmp-mount:noexec",
-    "kernel-release:4.4.0",
-    "kernel-log:Starting_gVisor...",
-]
-GVISOR_EVIDENCE = json.dumps(BOOLEAN_EVIDENCE | {"details": GVISOR_INSIDE})
+GVISOR_EVIDENCE = json.dumps(BOOLEAN_EVIDENCE | {"details": GVISOR_INSIDE_FACTS})
 
 
 @pytest.fixture
