@@ -29,7 +29,11 @@ from ..core.backends import (
     supported_executors,
 )
 from ..core.descriptors import ExecutorRef
-from ..core.enums import PROTOCOL_VERSION, RUNTIME_ISOLATION_USER_NAMESPACE
+from ..core.enums import (
+    PROTOCOL_VERSION,
+    RUNTIME_ISOLATION_USER_NAMESPACE,
+    RUNTIME_ISOLATION_VM_BACKED_CONTAINER,
+)
 from ..core.managed_bundle import ManagedRuntimeBundleDescriptor
 from ..core.resources import ResourceLimits
 from ..core.rules import NON_SHIPPABLE_MARKERS, public_text_errors
@@ -285,7 +289,7 @@ def default_probes(
     gvisor = replace(
         probes[3],
         backend_id="podman-gvisor",
-        isolation_mode="vm-backed-container",
+        isolation_mode=RUNTIME_ISOLATION_VM_BACKED_CONTAINER,
         runtime_name=sandbox.GVISOR_RUNTIME,
         expected_identity="",
     )
