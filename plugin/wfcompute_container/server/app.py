@@ -25,7 +25,7 @@ from ..core.enums import PROTOCOL_VERSION
 from ..resources import data_path
 from ..rpc.engine import EngineConfig, serve
 from ..rpc.errors import RpcError, internal_error, invalid_params, new_error_id
-from .registry import MethodDef, RequestContext, ServerSettings
+from .registry import AnyMethod, RequestContext, ServerSettings
 from .schemas import (
     MethodValidators,
     build_validators,
@@ -80,16 +80,16 @@ def area_module(method: str) -> str:
     raise KeyError(f"no area declares method {method!r}")
 
 
-def _area_methods(module: str) -> list[MethodDef]:
+def _area_methods(module: str) -> list[AnyMethod]:
     loaded = importlib.import_module(f"{__package__}.{module}")
-    lifecycle: list[MethodDef] = getattr(loaded, "LIFECYCLE_METHODS", [])
-    methods: list[MethodDef] = loaded.METHODS
+    lifecycle: list[AnyMethod] = getattr(loaded, "LIFECYCLE_METHODS", [])
+    methods: list[AnyMethod] = loaded.METHODS
     return [*lifecycle, *methods]
 
 
-def all_methods() -> list[MethodDef]:
+def all_methods() -> list[AnyMethod]:
     """Every method of the plugin, lifecycle included (for schemas and tests)."""
-    out: list[MethodDef] = []
+    out: list[AnyMethod] = []
     for module in dict.fromkeys(AREA_MODULES.values()):
         out.extend(_area_methods(module))
     return out
@@ -160,13 +160,13 @@ class PluginServer:
         files = load_all()
         self.names = method_names_of(files)
         self.validators: dict[str, MethodValidators] = build_validators(self.names, files)
-        self._defs: dict[str, MethodDef] = {}
+        self._defs: dict[str, AnyMethod] = {}
         self._inline: dict[str, Callable[[Any], Any] | None] = {}
 
     def method_names(self) -> list[str]:
         return sorted([*self.names, *ENGINE_NOTIFICATIONS])
 
-    def method(self, name: str) -> MethodDef:
+    def method(self, name: str) -> AnyMethod:
         found = self._defs.get(name)
         if found is None:
             for method in _area_methods(area_module(name)):
@@ -181,7 +181,7 @@ class PluginServer:
             raise invalid_params(errors)
         return instance
 
-    def _parse_params(self, method: MethodDef, raw: Any) -> Any:
+    def _parse_params(self, method: AnyMethod, raw: Any) -> Any:
         instance = self._check_params(method.name, raw)
         if method.params is None:
             return None
@@ -222,7 +222,7 @@ class PluginServer:
             self._inline[name] = self._make_inline(method) if method.inline else None
         return self._inline[name]
 
-    def _make_inline(self, method: MethodDef) -> Callable[[Any], Any]:
+    def _make_inline(self, method: AnyMethod) -> Callable[[Any], Any]:
         name = method.name
         plugin_error = _lazy().plugin_error
 

@@ -34,7 +34,7 @@ from ..workspace.digests import (
     read_build_digest,
     valid_sha256_digest,
 )
-from .registry import MethodDef, RequestContext
+from .registry import AnyMethod, RequestContext, method
 
 
 class _Params(BaseModel):
@@ -195,57 +195,57 @@ async def _digest_read_file(
     return DigestReadFileResult(digest=digest)
 
 
-METHODS: list[MethodDef] = [
-    MethodDef(
+METHODS: list[AnyMethod] = [
+    method(
         "env.resolve",
         EnvResolveParams,
         EnvResolveResult,
         _env_resolve,
         "Resolve a workload's env refs to runtime env values.",
     ),
-    MethodDef(
+    method(
         "invocation.command",
         CommandInvocationParams,
         Invocation,
         _invocation_command,
         "Validate a command workload and build its runtime invocation.",
     ),
-    MethodDef(
+    method(
         "invocation.container_build",
         ContainerBuildInvocationParams,
         Invocation,
         _invocation_container_build,
         "Validate a container-build workload and build its runtime invocation.",
     ),
-    MethodDef(
+    method(
         "build.resolve_paths",
         BuildResolvePathsParams,
         BuildResolvePathsResult,
         _build_resolve_paths,
         "Resolve a build's context directory and Dockerfile inside the workspace.",
     ),
-    MethodDef(
+    method(
         "artifacts.hash",
         ArtifactsHashParams,
         ArtifactsHashResult,
         _artifacts_hash,
         "Digest the allowlisted workspace artifacts.",
     ),
-    MethodDef(
+    method(
         "digest.validate",
         DigestValidateParams,
         DigestValidateResult,
         _digest_validate,
         "Whether a value is sha256:<64 lowercase hex>.",
     ),
-    MethodDef(
+    method(
         "digest.parse_marker",
         DigestParseMarkerParams,
         DigestParseMarkerResult,
         _digest_parse_marker,
         "The digest of the last build digest marker line in builder output.",
     ),
-    MethodDef(
+    method(
         "digest.read_file",
         DigestReadFileParams,
         DigestReadFileResult,

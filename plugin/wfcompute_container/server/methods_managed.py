@@ -17,7 +17,7 @@ from ..operations.managed import (
     default_catalog_path,
     load_catalog,
 )
-from .registry import MethodDef, RequestContext
+from .registry import AnyMethod, RequestContext, method
 
 
 class ManagedBundleParams(BaseModel):
@@ -77,29 +77,29 @@ async def _reinstall(
     return await (await _installer(params.catalog, params.install_root)).reinstall(_request(params))
 
 
-METHODS: list[MethodDef] = [
-    MethodDef(
+METHODS: list[AnyMethod] = [
+    method(
         name="managed_runtime.install",
         params=ManagedBundleParams,
         result=ManagedRuntimeInstallResult,
         handler=_install,
         description="Install a pinned, signature-verified runtime bundle under install_root.",
     ),
-    MethodDef(
+    method(
         name="managed_runtime.doctor",
         params=ManagedBundleParams,
         result=ManagedRuntimeDoctorResult,
         handler=_doctor,
         description="Check an installed bundle against its manifest and the catalog.",
     ),
-    MethodDef(
+    method(
         name="managed_runtime.uninstall",
         params=ManagedUninstallParams,
         result=ManagedRuntimeUninstallResult,
         handler=_uninstall,
         description="Remove an installed bundle root (only one with a matching manifest).",
     ),
-    MethodDef(
+    method(
         name="managed_runtime.reinstall",
         params=ManagedBundleParams,
         result=ManagedRuntimeReinstallResult,

@@ -12,7 +12,7 @@ from ..core.wire import RawJSON
 from ..errors import InvalidInput
 from ..operations.catalog import RuntimeAdapterCatalogDocument, adapter_contract, load_catalog_text
 from ..resources import data_path
-from .registry import MethodDef, RequestContext
+from .registry import AnyMethod, RequestContext, method
 
 
 class HostInfo(BaseModel):
@@ -84,13 +84,13 @@ async def _not_dispatched(params: Any, ctx: RequestContext) -> None:
     raise AssertionError("initialize and shutdown are answered by the engine")
 
 
-LIFECYCLE_METHODS: list[MethodDef] = [
-    MethodDef("initialize", InitializeParams, InitializeResult, _not_dispatched),
-    MethodDef("shutdown", None, None, _not_dispatched),
+LIFECYCLE_METHODS: list[AnyMethod] = [
+    method("initialize", InitializeParams, InitializeResult, _not_dispatched),
+    method("shutdown", None, None, _not_dispatched),
 ]
 
-METHODS: list[MethodDef] = [
-    MethodDef("plugin.manifest", None, dict[str, Any], _manifest),
-    MethodDef("adapters.catalog", None, RuntimeAdapterCatalogDocument, _catalog),
-    MethodDef("adapters.contract", AdapterContractParams, RuntimeAdapterContract, _contract),
+METHODS: list[AnyMethod] = [
+    method("plugin.manifest", None, dict[str, Any], _manifest),
+    method("adapters.catalog", None, RuntimeAdapterCatalogDocument, _catalog),
+    method("adapters.contract", AdapterContractParams, RuntimeAdapterContract, _contract),
 ]

@@ -34,7 +34,7 @@ from ..operations.probes import (
     default_probes,
     probe_all,
 )
-from .registry import MethodDef, RequestContext
+from .registry import AnyMethod, RequestContext, method
 
 
 class ProbeDefinition(BaseModel):
@@ -228,8 +228,8 @@ async def _runtime_probe(params: RuntimeProbeParams, ctx: RequestContext) -> Run
     return await run_probe(params, ctx.settings.conformance_image or "")
 
 
-METHODS: list[MethodDef] = [
-    MethodDef(
+METHODS: list[AnyMethod] = [
+    method(
         "runtime.probe",
         RuntimeProbeParams,
         RuntimeProbeResult,

@@ -10,7 +10,7 @@ from ..operations.invocations import Invocation
 from ..operations.runs import run_command, run_container_build
 from ..operations.sandbox import Runtime, SandboxRunRequest, ToolName, plan
 from ..rpc import reserve_answer_memory
-from .registry import MethodDef, RequestContext
+from .registry import AnyMethod, RequestContext, method
 
 
 class _Params(BaseModel):
@@ -63,22 +63,22 @@ async def _container_build_run(params: RunParams, ctx: RequestContext) -> Runtim
     )
 
 
-METHODS: list[MethodDef] = [
-    MethodDef(
+METHODS: list[AnyMethod] = [
+    method(
         name="sandbox.plan",
         params=SandboxPlanParams,
         result=SandboxPlanResult,
         handler=_sandbox_plan,
         description="The exact argument vector a sandboxed run would execute; no side effects.",
     ),
-    MethodDef(
+    method(
         name="command.run",
         params=RunParams,
         result=RuntimeExecutionResult,
         handler=_command_run,
         description="Run a command invocation in the hardened sandbox.",
     ),
-    MethodDef(
+    method(
         name="container_build.run",
         params=RunParams,
         result=RuntimeExecutionResult,

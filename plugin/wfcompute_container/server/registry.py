@@ -18,7 +18,7 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from ..rpc.limits import DEFAULT_MAX_CONCURRENT_REQUESTS, DEFAULT_MAX_MESSAGE_BYTES
 
@@ -45,6 +45,9 @@ class RequestContext:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
+P = TypeVar("P", bound="BaseModel | None")
+R = TypeVar("R")
+
 AsyncHandler = Callable[[Any, RequestContext], Awaitable[Any]]
 InlineHandler = Callable[[Any, RequestContext], Any]
 """Synchronous: pure computation on the params; must not block."""
@@ -52,15 +55,54 @@ Handler = AsyncHandler | InlineHandler
 
 
 @dataclass(frozen=True)
-class MethodDef:
+class MethodDef(Generic[P, R]):
+    """One method: its params model (None: takes none), its result type and its handler,
+    typed together so a handler that takes other params than the table says fails mypy."""
+
     name: str
-    params: type[BaseModel] | None
+    params: type[P] | None
     result: Any
     """A pydantic model class, or any type pydantic's TypeAdapter accepts; None means null."""
-    handler: Handler
+    handler: Callable[[P, RequestContext], Awaitable[R]] | Callable[[P, RequestContext], R]
     description: str = ""
     inline: bool = field(init=False)
     """True for a plain ``def`` handler (answered on the engine's reader)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "inline", not inspect.iscoroutinefunction(self.handler))
+
+
+AnyMethod = MethodDef[Any, Any]
+"""A method of any params and result types, as the method tables hold them."""
+
+
+@overload
+def method(
+    name: str,
+    params: type[P] | None,
+    result: Any,
+    handler: Callable[[P, RequestContext], Awaitable[R]],
+    description: str = "",
+) -> AnyMethod: ...
+
+
+@overload
+def method(
+    name: str,
+    params: type[P] | None,
+    result: Any,
+    handler: Callable[[P, RequestContext], R],
+    description: str = "",
+) -> AnyMethod: ...
+
+
+def method(
+    name: str,
+    params: type[P] | None,
+    result: Any,
+    handler: Callable[[P, RequestContext], Any],
+    description: str = "",
+) -> AnyMethod:
+    """A table entry whose handler mypy checks against its params type (a ``MethodDef``
+    written straight into an ``AnyMethod`` table would take its types from the table)."""
+    return MethodDef(name, params, result, handler, description)

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..resources import data_path
-from .registry import MethodDef
+from .registry import AnyMethod
 from .schema_compiler import compile_schema
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ def _merge_def(defs: dict[str, Any], name: str, definition: dict[str, Any]) -> N
     defs[name] = definition
 
 
-def generate(methods: Iterable[MethodDef]) -> dict[str, dict[str, Any]]:
+def generate(methods: Iterable[AnyMethod]) -> dict[str, dict[str, Any]]:
     """Every generated schema file, keyed by its path relative to `schemas/`."""
     files: dict[str, dict[str, Any]] = {}
     defs: dict[str, Any] = {}
