@@ -13,6 +13,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -173,6 +174,32 @@ def test_gvisor_markers_from_a_run_that_never_holds_prove_nothing(
     ):
         assert found[claim] == "failed", claim
     assert not any(d.startswith("host-") for d in report.evidence.details or [])
+
+
+@pytest.mark.parametrize("holds", [True, False], ids=["held", "never-held"])
+def test_a_configured_workspace_keeps_no_hold_files(
+    fake_bin: Path, log: Path, tmp_path: Path, sandbox_process: Path, holds: bool
+) -> None:
+    """Whether or not the image held, the ready and release files are gone afterwards."""
+    workspace = tmp_path / "configured"
+    workspace.mkdir()
+    workspace.chmod(0o750)
+    install(
+        fake_bin,
+        FakeTool(
+            "podman",
+            info_stdout="false|true",
+            run_stdout=GVISOR_EVIDENCE,
+            run_extra=holding_run(tmp_path, sandbox_process) if holds else "",
+            inspect_extra=f"/bin/cat {sandbox_process}",
+        ),
+        log,
+    )
+    install_runsc(fake_bin)
+    report = probe(replace(gvisor_options(), conformance_workspace=str(workspace)))
+    assert ("host-process:runsc-sandbox" in (report.evidence.details or [])) is holds
+    assert list(workspace.iterdir()) == []
+    assert workspace.stat().st_mode & 0o7777 == 0o750
 
 
 def test_release_never_follows_a_planted_link(tmp_path: Path) -> None:

@@ -125,6 +125,21 @@ def release(workspace: str) -> None:
         os.close(fd)
 
 
+def clear_hold_files(workspace: str) -> None:
+    """Remove the hold files the run may have left (a configured workspace keeps nothing);
+    unlinking a planted link removes the link, never its target."""
+    try:
+        fd = os.open(workspace, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        for name in (READY_FILE, RELEASE_FILE):
+            with contextlib.suppress(FileNotFoundError, IsADirectoryError, PermissionError):
+                os.unlink(name, dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
 def _ready(workspace: str) -> bool:
     try:
         os.lstat(os.path.join(workspace, READY_FILE))
@@ -144,12 +159,13 @@ async def observe_held_sandbox(
 ) -> list[str]:
     """Wait for the held probe, read its sandbox process from the host, then release it.
 
-    Runs beside the conformance run, which cancels it when the run ends first; the release
-    file is created on every way out so the probe never waits longer than it must.
+    Runs beside the conformance run, which cancels it when the run ends first. Once the
+    image is ready, the release file is created on every way out so the image never waits
+    longer than it must; the prober clears what is left after the run (``clear_hold_files``).
     """
+    while not await anyio.to_thread.run_sync(_ready, workspace):
+        await anyio.sleep(_POLL_SECONDS)
     try:
-        while not await anyio.to_thread.run_sync(_ready, workspace):
-            await anyio.sleep(_POLL_SECONDS)
         outcome = await runner.run([command, *scope_args, *PID_ARGS, container_name])
         text = trim_space(outcome.stdout.decode("ascii", errors="replace"))
         if outcome.error is not None or not text.isdigit() or int(text) <= 0:

@@ -50,7 +50,7 @@ from ..runtime_io.tool_process import ContainerRef
 from . import sandbox
 from .probe_claims import ClaimPlan, claim_details, failed_claims, failure_reason, judge_claims
 from .probe_evidence import EvidenceDecodeError, decode_evidence
-from .probe_host import HOLD_ENV_NAME, observe_held_sandbox
+from .probe_host import HOLD_ENV_NAME, clear_hold_files, observe_held_sandbox
 from .probe_runner import CommandOutcome, ExecProbeRunner, ProbeRunner
 
 DEFAULT_CONFORMANCE_PROFILE = "distroless-static-v1"
@@ -469,6 +469,8 @@ class _Probe:
                 group.cancel_scope.cancel()
         finally:
             with anyio.CancelScope(shield=True):
+                if options.gvisor:
+                    await anyio.to_thread.run_sync(clear_hold_files, prepared.workspace)
                 await anyio.to_thread.run_sync(prepared.cleanup)
         if conformance.error is not None:
             self.fail(
