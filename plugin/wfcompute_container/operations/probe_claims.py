@@ -12,13 +12,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .probe_host import GVISOR_SANDBOX_PROCESS
-
 CLAIM_HELD = "held"
 CLAIM_FAILED = "failed"
 CLAIM_NOT_REQUIRED = "not-required"
 # The first line of gVisor's kernel log as the probe image quotes it (safe characters).
 GVISOR_KERNEL_LOG = "Starting_gVisor"
+# The host process that runs gVisor's kernel for one container (operations.probe_host).
+GVISOR_SANDBOX_PROCESS = "runsc-sandbox"
 
 
 @dataclass(frozen=True)
@@ -60,8 +60,8 @@ _SAFE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012
 _FACT_LIMIT = 64
 
 
-def _safe(value: str) -> str:
-    """An image's fact as quoted in a reason: safe characters only, cut short."""
+def safe_fact(value: str) -> str:
+    """A fact's value as reported or quoted in a reason: safe characters only, cut short."""
     return "".join(c if c in _SAFE_CHARS else "_" for c in value[:_FACT_LIMIT]) or "empty"
 
 
@@ -72,7 +72,7 @@ def judge_claims(details: Sequence[str], plan: ClaimPlan) -> list[ClaimResult]:
     results: list[ClaimResult] = []
 
     def fact(key: str) -> str:
-        return f"{key}:{_safe(facts[key])}" if key in facts else f"{key}:missing"
+        return f"{key}:{safe_fact(facts[key])}" if key in facts else f"{key}:missing"
 
     def claim(name: str, key: str, held: bool, required: bool = True) -> None:
         outcome = CLAIM_HELD if held else CLAIM_FAILED

@@ -15,32 +15,27 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import anyio
 
 from ..goparity.text import trim_space
+from .probe_claims import safe_fact
 from .probe_runner import ProbeRunner
 
 HOLD_ENV_NAME = "WFCOMPUTE_PROBE_HOLD"
 READY_FILE = ".wfcompute-probe-ready"
 RELEASE_FILE = ".wfcompute-probe-release"
-GVISOR_SANDBOX_PROCESS = "runsc-sandbox"
 PID_ARGS = ("inspect", "--format", "{{.State.Pid}}")
 
 _POLL_SECONDS = 0.05
 _READ_LIMIT = 64 * 1024
-_SAFE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-")
 _CGROUP_ROOT = "/sys/fs/cgroup"
 # (fact, cgroup v1 controller and file, cgroup v2 file)
 _LIMIT_FILES = (
     ("host-pids-limit", "pids", "pids.max", "pids.max"),
     ("host-memory-limit", "memory", "memory.limit_in_bytes", "memory.max"),
 )
-
-
-def _safe(value: str) -> str:
-    return "".join(c if c in _SAFE_CHARS else "_" for c in value[:64]) or "empty"
 
 
 def _read_small(path: str) -> str | None:
@@ -87,11 +82,11 @@ def read_process_facts(pid: int, cgroup_root: str = _CGROUP_ROOT) -> list[str]:
     proc = f"/proc/{pid}"
     cmdline = _read_small(f"{proc}/cmdline")
     program = os.path.basename(cmdline.split("\0", 1)[0]) if cmdline else ""
-    facts = [f"host-process:{_safe(program) if program else 'unreadable'}"]
+    facts = [f"host-process:{safe_fact(program) if program else 'unreadable'}"]
     status = _read_small(f"{proc}/status") or ""
     for fact, field in (("host-nonewprivs", "NoNewPrivs"), ("host-seccomp", "Seccomp")):
         value = _status_field(status, field)
-        facts.append(f"{fact}:{_safe(value) if value else 'unreadable'}")
+        facts.append(f"{fact}:{safe_fact(value) if value else 'unreadable'}")
     return [*facts, *cgroup_limit_facts(_read_small(f"{proc}/cgroup") or "", cgroup_root)]
 
 
@@ -107,37 +102,41 @@ def cgroup_limit_facts(cgroup: str, cgroup_root: str = _CGROUP_ROOT) -> list[str
         else:
             path = ""
         value = trim_space(_read_small(path) or "") if path else ""
-        facts.append(f"{fact}:{_safe(value) if value else 'unreadable'}")
+        facts.append(f"{fact}:{safe_fact(value) if value else 'unreadable'}")
     return facts
+
+
+@contextlib.contextmanager
+def _workspace_dir(workspace: str) -> Iterator[int | None]:
+    """The workspace directory's descriptor (None when it cannot be opened as one)."""
+    try:
+        fd = os.open(workspace, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        yield None
+        return
+    try:
+        yield fd
+    finally:
+        os.close(fd)
 
 
 def release(workspace: str) -> None:
     """Create the release file (never through a link the workload planted)."""
-    try:
-        fd = os.open(workspace, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
-        return
-    try:
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-        with contextlib.suppress(OSError):
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    with _workspace_dir(workspace) as fd, contextlib.suppress(OSError):
+        if fd is not None:
             os.close(os.open(RELEASE_FILE, flags, 0o644, dir_fd=fd))
-    finally:
-        os.close(fd)
 
 
 def clear_hold_files(workspace: str) -> None:
     """Remove the hold files the run may have left (a configured workspace keeps nothing);
     unlinking a planted link removes the link, never its target."""
-    try:
-        fd = os.open(workspace, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
-        return
-    try:
+    with _workspace_dir(workspace) as fd:
+        if fd is None:
+            return
         for name in (READY_FILE, RELEASE_FILE):
             with contextlib.suppress(FileNotFoundError, IsADirectoryError, PermissionError):
                 os.unlink(name, dir_fd=fd)
-    finally:
-        os.close(fd)
 
 
 def _ready(workspace: str) -> bool:
