@@ -11,8 +11,17 @@ from __future__ import annotations
 import json
 import os
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+
+import anyio
+
+from wfcompute_container.core.backends import RuntimeBackendReport
+from wfcompute_container.operations.probes import ProbeOptions, probe_backend
+
+GENERATED_AT = datetime(2026, 6, 9, tzinfo=UTC)
 
 # What the probe image reports when every claim holds for a run of this process (its uid and
 # gid, command.run's pids limit, the probe's 256 MiB memory limit, a user namespace).
@@ -178,3 +187,21 @@ def run_workspace(argv: list[str]) -> str:
     """The host workspace of a conformance run's ``-v HOST:/workspace:MODE``."""
     mount = argv[argv.index("-v") + 1]
     return mount.split(":/workspace", 1)[0]
+
+
+def probe(options: ProbeOptions, timeout_ms: int = 20_000) -> RuntimeBackendReport:
+    """One probe, its report checked against the report rules at GENERATED_AT."""
+    report = anyio.run(lambda: probe_backend(options, timeout_ms=timeout_ms))
+    assert report.validate_at(GENERATED_AT) is None, report.to_json()
+    return report
+
+
+def claim_outcomes(details: Sequence[str]) -> dict[str, str]:
+    """Claim name -> outcome, from a report's ``claim:<name>:<outcome>`` details."""
+    outcomes: dict[str, str] = {}
+    for detail in details:
+        kind, _, rest = detail.partition(":")
+        if kind == "claim":
+            name, _, outcome = rest.rpartition(":")
+            outcomes[name] = outcome
+    return outcomes

@@ -6,10 +6,8 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 
-import anyio
 import pytest
 
 from wfcompute_container.core.backends import RuntimeBackendReport
@@ -28,20 +26,21 @@ from wfcompute_container.operations.probes import (
     default_probes,
     docker_identity,
     podman_identity,
-    probe_backend,
     redact_probe_detail,
 )
 
 from .probe_fakes import (
     FACT_DETAILS,
+    GENERATED_AT,
     GVISOR_HOST_FACTS,
     GVISOR_INSIDE_FACTS,
     FakeTool,
+    claim_outcomes,
     evidence_with,
     install,
+    probe,
 )
 
-GENERATED_AT = datetime(2026, 6, 9, tzinfo=UTC)
 PLAN = ClaimPlan(
     uid=os.getuid(),
     gid=os.getgid(),
@@ -324,20 +323,8 @@ def builtin(backend_id: str, **changes: object) -> ProbeOptions:
     return replace(options, **changes)  # type: ignore[arg-type]
 
 
-def probe(options: ProbeOptions) -> RuntimeBackendReport:
-    report = anyio.run(lambda: probe_backend(options, timeout_ms=20_000))
-    assert report.validate_at(GENERATED_AT) is None, report.to_json()
-    return report
-
-
 def claims_listed(report: RuntimeBackendReport) -> dict[str, str]:
-    listed: dict[str, str] = {}
-    for detail in report.evidence.details or []:
-        kind, _, rest = detail.partition(":")
-        if kind == "claim":
-            name, _, outcome = rest.rpartition(":")
-            listed[name] = outcome
-    return listed
+    return claim_outcomes(report.evidence.details or [])
 
 
 @pytest.mark.parametrize(

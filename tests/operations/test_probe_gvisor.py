@@ -14,24 +14,30 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-import anyio
 import pytest
 
-from wfcompute_container.core.backends import RuntimeBackendReport
 from wfcompute_container.operations import probe_host
 from wfcompute_container.operations.probes import (
     REASON_GVISOR_UNAVAILABLE,
     ProbeOptions,
     default_probes,
-    probe_backend,
 )
 
-from .probe_fakes import BOOLEAN_EVIDENCE, GVISOR_INSIDE_FACTS, FakeTool, calls, install, run_call
+from .probe_fakes import (
+    BOOLEAN_EVIDENCE,
+    GENERATED_AT,
+    GVISOR_INSIDE_FACTS,
+    FakeTool,
+    calls,
+    claim_outcomes,
+    install,
+    probe,
+    run_call,
+)
 
-GENERATED_AT = datetime(2026, 6, 9, tzinfo=UTC)
 GVISOR_EVIDENCE = json.dumps(BOOLEAN_EVIDENCE | {"details": GVISOR_INSIDE_FACTS})
 
 
@@ -45,26 +51,12 @@ def gvisor_options() -> ProbeOptions:
     return options
 
 
-def probe(options: ProbeOptions, timeout_ms: int = 20_000) -> RuntimeBackendReport:
-    report = anyio.run(lambda: probe_backend(options, timeout_ms=timeout_ms))
-    assert report.validate_at(GENERATED_AT) is None, report.to_json()
-    return report
-
-
-def outcomes(report: RuntimeBackendReport) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for detail in report.evidence.details or []:
-        kind, _, rest = detail.partition(":")
-        if kind == "claim":
-            name, _, outcome = rest.rpartition(":")
-            found[name] = outcome
-    return found
-
-
-def install_runsc(fake_bin: Path) -> None:
-    runsc = fake_bin / "runsc"
-    runsc.write_text("#!/bin/sh\nexit 0\n")
-    runsc.chmod(0o755)
+def install_tools(fake_bin: Path, log: Path, *, runsc: bool = True, **fake: Any) -> None:
+    """A fake rootful podman (``fake``: its FakeTool fields) and, unless told not to, runsc."""
+    install(fake_bin, FakeTool("podman", info_stdout="false|true", **fake), log)
+    if runsc:
+        (fake_bin / "runsc").write_text("#!/bin/sh\nexit 0\n")
+        (fake_bin / "runsc").chmod(0o755)
 
 
 @pytest.fixture
@@ -78,11 +70,15 @@ def sandbox_process(tmp_path: Path) -> Iterator[Path]:
             os.kill(int(pid_file.read_text()), signal.SIGKILL)
 
 
-def holding_run(tmp_path: Path, pid_file: Path) -> str:
-    """A fake run that behaves as the held probe image does, with a host process named
-    runsc-sandbox standing in for gVisor's sandbox."""
+def holding(tmp_path: Path, pid_file: Path) -> dict[str, Any]:
+    """FakeTool fields for a run that behaves as the held probe image does, with a host
+    process named runsc-sandbox standing in for gVisor's sandbox."""
     sleeper = tmp_path / "runsc-sandbox"
     shutil.copy("/bin/sleep", sleeper)
+    return {"run_extra": holding_script(sleeper, pid_file), "inspect_extra": f"/bin/cat {pid_file}"}
+
+
+def holding_script(sleeper: Path, pid_file: Path) -> str:
     return f"""
 {sleeper} 30 &
 echo $! > {pid_file}
@@ -98,7 +94,7 @@ done
 def test_without_runsc_the_backend_is_unsupported_and_nothing_runs(
     fake_bin: Path, log: Path
 ) -> None:
-    install(fake_bin, FakeTool("podman", info_stdout="false|true"), log)
+    install_tools(fake_bin, log, runsc=False)
     report = probe(gvisor_options())
     assert report.status == "unsupported"
     assert report.reason == REASON_GVISOR_UNAVAILABLE
@@ -107,8 +103,7 @@ def test_without_runsc_the_backend_is_unsupported_and_nothing_runs(
 
 
 def test_the_plugin_chooses_gvisors_runtime_and_flags(fake_bin: Path, log: Path) -> None:
-    install(fake_bin, FakeTool("podman", info_stdout="false|true"), log)
-    install_runsc(fake_bin)
+    install_tools(fake_bin, log)
     probe(gvisor_options(), timeout_ms=10_000)
     words = run_call(log)
     # Engine flags before `run`, then the hardened run under runsc.
@@ -121,18 +116,7 @@ def test_the_plugin_chooses_gvisors_runtime_and_flags(fake_bin: Path, log: Path)
 def test_held_probe_is_judged_on_the_hosts_view(
     fake_bin: Path, log: Path, tmp_path: Path, sandbox_process: Path
 ) -> None:
-    install(
-        fake_bin,
-        FakeTool(
-            "podman",
-            info_stdout="false|true",
-            run_stdout=GVISOR_EVIDENCE,
-            run_extra=holding_run(tmp_path, sandbox_process),
-            inspect_extra=f"/bin/cat {sandbox_process}",
-        ),
-        log,
-    )
-    install_runsc(fake_bin)
+    install_tools(fake_bin, log, run_stdout=GVISOR_EVIDENCE, **holding(tmp_path, sandbox_process))
     report = probe(gvisor_options())
     details = report.evidence.details or []
     assert "host-process:runsc-sandbox" in details
@@ -140,7 +124,7 @@ def test_held_probe_is_judged_on_the_hosts_view(
     own = Path("/proc/self/status").read_text()
     nnp = next(line.split()[1] for line in own.splitlines() if line.startswith("NoNewPrivs:"))
     assert f"host-nonewprivs:{nnp}" in details
-    found = outcomes(report)
+    found = claim_outcomes(report.evidence.details or [])
     assert found["user-space-kernel"] == "held"
     assert found["no-new-privileges"] == ("held" if nnp == "1" else "failed")
     assert report.status == "degraded"
@@ -160,10 +144,9 @@ def test_gvisor_markers_from_a_run_that_never_holds_prove_nothing(
 ) -> None:
     """An image that prints gVisor's markers but is not held (no host view) fails the
     user-space-kernel claim and every host-judged claim, and the probe still ends."""
-    install(fake_bin, FakeTool("podman", info_stdout="false|true", run_stdout=GVISOR_EVIDENCE), log)
-    install_runsc(fake_bin)
+    install_tools(fake_bin, log, run_stdout=GVISOR_EVIDENCE)
     report = probe(gvisor_options())
-    found = outcomes(report)
+    found = claim_outcomes(report.evidence.details or [])
     assert report.status == "degraded"
     for claim in (
         "user-space-kernel",
@@ -184,18 +167,8 @@ def test_a_configured_workspace_keeps_no_hold_files(
     workspace = tmp_path / "configured"
     workspace.mkdir()
     workspace.chmod(0o750)
-    install(
-        fake_bin,
-        FakeTool(
-            "podman",
-            info_stdout="false|true",
-            run_stdout=GVISOR_EVIDENCE,
-            run_extra=holding_run(tmp_path, sandbox_process) if holds else "",
-            inspect_extra=f"/bin/cat {sandbox_process}",
-        ),
-        log,
-    )
-    install_runsc(fake_bin)
+    held: dict[str, Any] = holding(tmp_path, sandbox_process) if holds else {}
+    install_tools(fake_bin, log, run_stdout=GVISOR_EVIDENCE, **held)
     report = probe(replace(gvisor_options(), conformance_workspace=str(workspace)))
     assert ("host-process:runsc-sandbox" in (report.evidence.details or [])) is holds
     assert list(workspace.iterdir()) == []

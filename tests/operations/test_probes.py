@@ -6,7 +6,6 @@ import json
 import os
 import stat
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 
 import anyio
@@ -20,20 +19,20 @@ from wfcompute_container.operations.probes import (
     ProbeOptions,
     default_probes,
     probe_all,
-    probe_backend,
 )
 
 from .probe_fakes import (
     FACT_DETAILS,
     FULL_EVIDENCE,
+    GENERATED_AT,
     FakeTool,
     calls,
     install,
+    probe,
     run_call,
     run_workspace,
 )
 
-GENERATED_AT = datetime(2026, 6, 9, tzinfo=UTC)
 SECRET_MARKERS = ("/home/", ".sock", "token", "credential", "secret", "auth", "password")
 
 
@@ -44,12 +43,6 @@ def log(tmp_path: Path) -> Path:
 
 def podman_options(**changes: object) -> ProbeOptions:
     return replace(default_probes(GENERATED_AT)[0], **changes)  # type: ignore[arg-type]
-
-
-def probe(options: ProbeOptions, timeout_ms: int = 20_000) -> RuntimeBackendReport:
-    report = anyio.run(lambda: probe_backend(options, timeout_ms=timeout_ms))
-    assert report.validate_at(GENERATED_AT) is None, report.to_json()
-    return report
 
 
 def assert_not_leaking(text: str) -> None:

@@ -11,12 +11,13 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
 
 from tests.conftest import limits_ignored, require_runsc, require_runtime, rootless_runsc_problem
-from tests.operations.probe_fakes import GVISOR_HOST_FACTS
+from tests.operations.probe_fakes import GVISOR_HOST_FACTS, claim_outcomes
 from wfcompute_container.operations.probe_evidence import decode_evidence
 from wfcompute_container.operations.probe_image import PROBE_SCRIPT_PATH, build_probe_image
 from wfcompute_container.operations.probes import (
@@ -58,13 +59,25 @@ def tool(request: pytest.FixtureRequest) -> Iterator[str]:
     subprocess.run([name, "rmi", "-f", TEST_TAG], capture_output=True, check=False)
 
 
-def probe_one(tool: str, **options: object) -> ProbeResults:
+def probe_named(backend_id: str, timeout_ms: int = 60_000, **options: object) -> ProbeResults:
+    """Probe one built-in backend with the default probe's options changed."""
     chosen = [
         p
         for p in default_probes(**options)  # type: ignore[arg-type]
-        if p.backend_id == backend_of(tool)
+        if p.backend_id == backend_id
     ]
-    return anyio.run(lambda: probe_all(chosen, timeout_ms=60_000))
+    return anyio.run(lambda: probe_all(chosen, timeout_ms=timeout_ms))
+
+
+def probe_one(tool: str, **options: Any) -> ProbeResults:
+    return probe_named(backend_of(tool), **options)
+
+
+def assert_no_probe_container(tool: str) -> None:
+    listing = subprocess.run(
+        [tool, "ps", "-a", "--format", "{{.Names}}"], capture_output=True, check=True
+    ).stdout.decode()
+    assert "wfcompute-probe-" not in listing
 
 
 def run_image(tool: str, *flags: str, workspace: Path | None = None) -> dict[str, object]:
@@ -161,21 +174,16 @@ def test_reference_distroless_image_is_degraded_with_clear_reason(tool: str) -> 
 
 
 def test_timed_out_probe_is_degraded_and_its_container_removed(tool: str) -> None:
-    chosen = [
-        p
-        for p in default_probes(
-            conformance_image=TEST_TAG, conformance_command=["/bin/sleep", "60"]
-        )
-        if p.backend_id == backend_of(tool)
-    ]
-    results = anyio.run(lambda: probe_all(chosen, timeout_ms=3_000))
+    results = probe_named(
+        backend_of(tool),
+        timeout_ms=3_000,
+        conformance_image=TEST_TAG,
+        conformance_command=["/bin/sleep", "60"],
+    )
     (report,) = results.reports
     assert report.status == "degraded"
     assert report.reason == "runtime probe timed out"
-    listing = subprocess.run(
-        [tool, "ps", "-a", "--format", "{{.Names}}"], capture_output=True, check=True
-    ).stdout.decode()
-    assert "wfcompute-probe-" not in listing
+    assert_no_probe_container(tool)
 
 
 def test_full_evidence_under_the_probe_flags(tool: str, tmp_path: Path) -> None:
@@ -264,16 +272,6 @@ BACKENDS_OF = {
     "podman": ("podman-rootless", "podman-rootful"),
     "docker": ("docker-desktop", "docker-engine"),
 }
-
-
-def claim_outcomes(details: list[str]) -> dict[str, str]:
-    outcomes: dict[str, str] = {}
-    for detail in details:
-        kind, _, rest = detail.partition(":")
-        if kind == "claim":
-            name, _, outcome = rest.rpartition(":")
-            outcomes[name] = outcome
-    return outcomes
 
 
 def test_reports_state_what_the_inside_checks_measured(tool: str) -> None:
@@ -370,17 +368,8 @@ def gvisor_tag() -> Iterator[str]:
 GVISOR_TAG = "localhost/wfcompute-sandbox-probe:pytest-gvisor"
 
 
-def probe_gvisor(**options: object) -> ProbeResults:
-    chosen = [
-        p
-        for p in default_probes(**options)  # type: ignore[arg-type]
-        if p.backend_id == "podman-gvisor"
-    ]
-    return anyio.run(lambda: probe_all(chosen, timeout_ms=60_000))
-
-
 def test_gvisor_backend_is_supported_on_inside_and_host_evidence(gvisor_tag: str) -> None:
-    results = probe_gvisor(conformance_image=gvisor_tag)
+    results = probe_named("podman-gvisor", conformance_image=gvisor_tag)
     (report,) = results.reports
     assert report.validate_at(report.generated_at) is None
     problem = rootless_runsc_problem(gvisor_tag)
@@ -405,10 +394,7 @@ def test_gvisor_backend_is_supported_on_inside_and_host_evidence(gvisor_tag: str
         "sandboxed-command",
         "sandboxed-container-build",
     ]
-    listing = subprocess.run(
-        ["podman", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, check=True
-    ).stdout.decode()
-    assert "wfcompute-probe-" not in listing
+    assert_no_probe_container("podman")
 
 
 def test_runc_never_passes_for_gvisor(gvisor_tag: str) -> None:
@@ -424,16 +410,11 @@ def test_runc_never_passes_for_gvisor(gvisor_tag: str) -> None:
 def test_gvisor_probe_times_out_and_leaves_no_container(gvisor_tag: str) -> None:
     if rootless_runsc_problem(gvisor_tag) is not None:
         pytest.skip("runsc cannot start a container for this user (see the supported test)")
-    chosen = [
-        p
-        for p in default_probes(
-            conformance_image=gvisor_tag, conformance_command=["/bin/sleep", "60"]
-        )
-        if p.backend_id == "podman-gvisor"
-    ]
-    (report,) = anyio.run(lambda: probe_all(chosen, timeout_ms=4_000)).reports
+    (report,) = probe_named(
+        "podman-gvisor",
+        timeout_ms=4_000,
+        conformance_image=gvisor_tag,
+        conformance_command=["/bin/sleep", "60"],
+    ).reports
     assert (report.status, report.reason) == ("degraded", "runtime probe timed out")
-    listing = subprocess.run(
-        ["podman", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, check=True
-    ).stdout.decode()
-    assert "wfcompute-probe-" not in listing
+    assert_no_probe_container("podman")
