@@ -48,11 +48,6 @@ class RequestContext:
 P = TypeVar("P", bound="BaseModel | None")
 R = TypeVar("R")
 
-AsyncHandler = Callable[[Any, RequestContext], Awaitable[Any]]
-InlineHandler = Callable[[Any, RequestContext], Any]
-"""Synchronous: pure computation on the params; must not block."""
-Handler = AsyncHandler | InlineHandler
-
 
 @dataclass(frozen=True)
 class MethodDef(Generic[P, R]):
