@@ -107,7 +107,7 @@ def require_runsc() -> None:
 def rootless_runsc_problem(image: str) -> str | None:
     """Why rootless podman cannot run ``image`` under runsc here (None as root, or when it
     can). Measured on these machines: on cgroup v1 it fails with "cannot set up cgroup for
-    root: ... permission denied"). Asked once per image: each asking starts a container."""
+    root: ... permission denied". Asked once per image: each asking starts a container."""
     if os.geteuid() == 0:
         return None
     done = subprocess.run(
