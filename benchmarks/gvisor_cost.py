@@ -1,4 +1,4 @@
-"""The price of gVisor: `command.run` under podman with runc (the default) and with runsc.
+"""The price of gVisor: `command.run` under runc (the tool's default) and under runsc.
 
 Two workloads, each run through operations.runs.run_command (the path command.run takes:
 hardened argv, env file, labels, clean-up, artifact hashing):
@@ -8,8 +8,9 @@ hardened argv, env file, labels, clean-up, artifact hashing):
   gVisor's gofer against the host's page cache.
 
 Rounds alternate runc and runsc; medians are printed as markdown rows. Needs root's podman
-and Debian's runsc. Run from the repository root:
-`python benchmarks/gvisor_cost.py [--rounds 5] [--gib 1]`.
+(or a Docker daemon with runsc registered, docs/SECURITY.md section 6) and Debian's runsc.
+Run from the repository root:
+`python benchmarks/gvisor_cost.py [--tool podman|docker] [--rounds 5] [--gib 1]`.
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ from wfcompute_container.operations.runs import run_command  # noqa: E402
 from wfcompute_container.operations.sandbox import Runtime  # noqa: E402
 
 IMAGE = "localhost/wfcompute-bench-true:1"
-RUNTIMES = {"runc": Runtime(tool="podman"), "runsc": Runtime(tool="podman", runtime_name="runsc")}
 
 
 def one_run(runtime: Runtime, workspace: Path, script: list[str], allow: list[str]) -> float:
@@ -62,8 +62,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--gib", type=int, default=1)
+    parser.add_argument("--tool", choices=("podman", "docker"), default="podman")
     args = parser.parse_args()
-    anyio.run(build_rootfs_image, "podman", IMAGE, {})
+    runtimes = {
+        "runc": Runtime(tool=args.tool),
+        "runsc": Runtime(tool=args.tool, runtime_name="runsc"),
+    }
+    anyio.run(build_rootfs_image, args.tool, IMAGE, {})
     cases = {
         "true": (["true"], []),
         f"write {args.gib} GiB + hash": (
@@ -75,13 +80,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="wfcompute-bench-gvisor-", dir="/var/tmp") as temp:
         for case_index, (case, (script, allow)) in enumerate(cases.items()):
             for round_index in range(args.rounds + 1):  # the first round warms up
-                for name, runtime in RUNTIMES.items():
+                for name, runtime in runtimes.items():
                     workspace = Path(temp, f"{name}-{case_index}-{round_index}")
                     workspace.mkdir()
                     elapsed = one_run(runtime, workspace, script, allow)
                     (workspace / "big").unlink(missing_ok=True)
                     if round_index:
                         times.setdefault((case, name), []).append(elapsed)
+    print(f"{args.tool}:")
     print("| workload | runc (median s) | runsc (median s) | runsc / runc |")
     print("|---|---|---|---|")
     for case in cases:

@@ -16,6 +16,8 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from wfcompute_container.operations.probes import DOCKER_RUNTIMES_ARGS, docker_gvisor_problem
+
 REPO = Path(__file__).resolve().parent.parent
 PLUGIN_CMD = REPO / "cmd" / "workflow-plugin-compute-container"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -94,13 +96,23 @@ def require_runtime(tool: str) -> None:
     pytest.skip(problem)
 
 
-def require_runsc() -> None:
-    """podman must run containers and gVisor's runsc must be installed (CI installs it)."""
-    require_runtime("podman")
-    if shutil.which("runsc") is None:
-        if IN_CI:
-            pytest.fail("CI must provide runsc (.ci/setup-runtimes.sh installs it)")
-        pytest.skip("runsc is not installed")
+def require_runsc(tool: str = "podman") -> None:
+    """``tool`` must run containers and gVisor's runsc must be there for it: on PATH for
+    podman, registered with the daemon (with ``--network=none``) for Docker. CI provides both
+    (.ci/setup-runtimes.sh)."""
+    require_runtime(tool)
+    if tool == "docker":
+        done = subprocess.run(
+            ["docker", *DOCKER_RUNTIMES_ARGS], capture_output=True, timeout=60, check=False
+        )
+        problem = docker_gvisor_problem(done.stdout)
+    else:
+        problem = None if shutil.which("runsc") is not None else "runsc is not installed"
+    if problem is None:
+        return
+    if IN_CI:
+        pytest.fail(f"CI must provide gVisor for {tool} (.ci/setup-runtimes.sh): {problem}")
+    pytest.skip(problem)
 
 
 @cache

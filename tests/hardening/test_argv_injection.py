@@ -17,6 +17,7 @@ import anyio
 import pytest
 
 from tests.conftest import plugin_argv
+from tests.fixtures.run_backends import RunBackend
 from tests.fixtures.runtime_state import container_names, leftover_paths
 from wfcompute_container.core.workloads import CommandWorkload
 from wfcompute_container.errors import InvalidInput
@@ -254,7 +255,7 @@ def test_the_server_refuses_option_images_everywhere(tmp_path: Path) -> None:
 
 
 def test_shadow_read_is_refused_before_any_container_starts(
-    tool: ToolName, workload_image: str, tmp_path: Path
+    backend: RunBackend, tool: ToolName, workload_image: str, tmp_path: Path
 ) -> None:
     workspace = tmp_path / "ws"
     workspace.mkdir()
@@ -274,7 +275,7 @@ def test_shadow_read_is_refused_before_any_container_starts(
         attack = good.model_copy(update={"image": image})
 
         async def attempt(invocation: Any = attack) -> Any:
-            return await run_command(invocation, Runtime(tool=tool))
+            return await run_command(invocation, backend.runtime)
 
         with pytest.raises(InvalidInput, match="image is not a valid OCI image reference"):
             anyio.run(attempt)
@@ -283,7 +284,7 @@ def test_shadow_read_is_refused_before_any_container_starts(
 
 
 def test_env_lines_up_to_the_bound_reach_the_container_and_longer_are_refused(
-    tool: ToolName, workload_image: str, tmp_path: Path
+    backend: RunBackend, tool: ToolName, workload_image: str, tmp_path: Path
 ) -> None:
     from wfcompute_container.operations.sandbox import run as run_sandbox
     from wfcompute_container.operations.sandbox_env_file import MAX_ENV_LINE_BYTES
@@ -301,7 +302,7 @@ def test_env_lines_up_to_the_bound_reach_the_container_and_longer_are_refused(
                 "env": {"BIG": env_value},
             }
         )
-        return await run_sandbox(Runtime(tool=tool), request, timeout=60.0)
+        return await run_sandbox(backend.runtime, request, timeout=60.0)
 
     result = anyio.run(go, value)
     assert result.failure is None, result.failure

@@ -21,9 +21,10 @@ from typing import Any
 import anyio
 import pytest
 
+from tests.fixtures.run_backends import RunBackend
 from tests.hardening.test_setid_plants import cancel_once, sandbox, setid_entries
 from wfcompute_container.errors import InvalidInput
-from wfcompute_container.operations.sandbox import BUILD_TMPFS, Runtime, SandboxRunRequest, ToolName
+from wfcompute_container.operations.sandbox import BUILD_TMPFS, SandboxRunRequest
 from wfcompute_container.operations.sandbox import run as run_sandbox
 
 pytest_plugins = ["tests.fixtures.sandbox_images"]
@@ -67,10 +68,10 @@ def mode_of(path: Path) -> int:
 
 @pytest.mark.parametrize("ending", ["exit 0", "exit 3", "sleep 60"])
 def test_a_build_leaves_no_root_files_no_setid_bits_and_every_mode_back(
-    tool: ToolName, workload_image: str, workspace: Path, ending: str
+    backend: RunBackend, workload_image: str, workspace: Path, ending: str
 ) -> None:
     result = sandbox(
-        tool,
+        backend,
         workload_image,
         workspace,
         f"{ATTACK}; {ending}",
@@ -92,7 +93,7 @@ def test_a_build_leaves_no_root_files_no_setid_bits_and_every_mode_back(
 
 
 def test_a_hard_link_planted_during_a_build_does_not_change_hands(
-    tool: ToolName, workload_image: str, workspace: Path, tmp_path: Path
+    backend: RunBackend, workload_image: str, workspace: Path, tmp_path: Path
 ) -> None:
     # The tenant (uid 4242 on the host) links a root-owned file it cannot read into its own
     # workspace while the build runs; the clean-up must not hand that inode to 4242.
@@ -109,7 +110,7 @@ def test_a_hard_link_planted_during_a_build_does_not_change_hands(
     planter = threading.Thread(target=plant)
     planter.start()
     sandbox(
-        tool,
+        backend,
         workload_image,
         workspace,
         # Root without DAC_OVERRIDE writes only after opening the directory (FOWNER).
@@ -138,7 +139,7 @@ def root_request(image: str, workspace: Path, script: str) -> SandboxRunRequest:
 
 
 def test_overlapping_builds_on_one_workspace_are_refused_and_modes_come_back(
-    tool: ToolName, workload_image: str, workspace: Path
+    backend: RunBackend, workload_image: str, workspace: Path
 ) -> None:
     first = root_request(
         workload_image, workspace, "chmod 777 /workspace; touch /workspace/started; sleep 3"
@@ -149,7 +150,7 @@ def test_overlapping_builds_on_one_workspace_are_refused_and_modes_come_back(
     async def both() -> None:
         async with anyio.create_task_group() as group:
             group.start_soon(
-                lambda: run_sandbox(Runtime(tool=tool), first, timeout=60.0)  # type: ignore[arg-type,return-value]
+                lambda: run_sandbox(backend.runtime, first, timeout=60.0)  # type: ignore[arg-type,return-value]
             )
             with anyio.fail_after(60):
                 while not (workspace / "started").exists():
@@ -157,7 +158,7 @@ def test_overlapping_builds_on_one_workspace_are_refused_and_modes_come_back(
             # The first run holds the workspace changed: the second must not start.
             assert mode_of(workspace) != 0o700
             try:
-                await run_sandbox(Runtime(tool=tool), second, timeout=60.0)
+                await run_sandbox(backend.runtime, second, timeout=60.0)
             except InvalidInput as exc:
                 outcome["refused"] = str(exc)
 
@@ -170,15 +171,15 @@ def test_overlapping_builds_on_one_workspace_are_refused_and_modes_come_back(
     assert mode_of(workspace / "key") == 0o600
     assert mode_of(workspace / "sub") == 0o700
     # Once the first is done, the workspace is free again.
-    sandbox(tool, workload_image, workspace, "true", root_profile=True, timeout=60.0)
+    sandbox(backend, workload_image, workspace, "true", root_profile=True, timeout=60.0)
     assert mode_of(workspace) == 0o700
 
 
 def test_a_cancelled_build_leaves_the_workspace_as_its_owner_had_it(
-    tool: ToolName, workload_image: str, workspace: Path
+    backend: RunBackend, workload_image: str, workspace: Path
 ) -> None:
     request = root_request(workload_image, workspace, f"{ATTACK}; sleep 60")
-    cancel_once(tool, request, workspace / "done")
+    cancel_once(backend, request, workspace / "done")
     assert setid_entries(workspace) == []
     for made in (".t", "open", "open/f", "done"):
         assert owner_of(workspace / made) == OWNER, made

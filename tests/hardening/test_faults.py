@@ -23,6 +23,7 @@ import anyio
 import pytest
 
 from tests.conftest import plugin_argv
+from tests.fixtures.run_backends import RunBackend
 from tests.fixtures.runtime_state import leftover_paths
 from wfcompute_container.core.execution import RuntimeExecutionRequest
 from wfcompute_container.errors import InvalidInput
@@ -79,7 +80,12 @@ def wait_for_client(workspace: Path) -> tuple[int, str]:
 
 
 def start_run(
-    plugin: PluginProcess, tool: str, image: str, workspace: Path, script: str, **extra: Any
+    plugin: PluginProcess,
+    tool: str | RunBackend,
+    image: str,
+    workspace: Path,
+    script: str,
+    **extra: Any,
 ) -> tuple[int, str]:
     plugin.initialize()
     params = command_run_params(
@@ -99,6 +105,7 @@ def assert_nothing_left(tool: str, tmp_path: Path, plugin_tmp: Path, stderr: str
 
 
 def test_sigterm_mid_run_answers_cancelled_and_exits_0(
+    backend: RunBackend,
     tool: str,
     workload_image: str,
     workspace: Path,
@@ -106,7 +113,7 @@ def test_sigterm_mid_run_answers_cancelled_and_exits_0(
     tmp_path: Path,
     plugin_tmp: Path,
 ) -> None:
-    start_run(plugin, tool, workload_image, workspace, "touch started; sleep 120")
+    start_run(plugin, backend, workload_image, workspace, "touch started; sleep 120")
     assert containers_under(tool, tmp_path) != []  # the container is really there
     plugin.proc.send_signal(signal.SIGTERM)
     status = plugin.proc.wait(timeout=STOP_SECONDS)
@@ -119,7 +126,12 @@ def test_sigterm_mid_run_answers_cancelled_and_exits_0(
 
 
 def test_host_closing_stdout_mid_run_stops_the_plugin_and_removes_the_container(
-    tool: str, workload_image: str, workspace: Path, tmp_path: Path, plugin_tmp: Path
+    backend: RunBackend,
+    tool: str,
+    workload_image: str,
+    workspace: Path,
+    tmp_path: Path,
+    plugin_tmp: Path,
 ) -> None:
     env = dict(os.environ, TMPDIR=str(plugin_tmp))
     env.pop("WFCOMPUTE_LOG_LEVEL", None)
@@ -138,7 +150,7 @@ def test_host_closing_stdout_mid_run_stops_the_plugin_and_removes_the_container(
         assert json.loads(proc.stdout.readline())["id"] == 0
         params = command_run_params(
             workspace,
-            tool,
+            backend,
             workload_image,
             ["sh", "-c", "touch started; sleep 120"],
             {"SECRET_TOKEN": CANARY},
@@ -157,6 +169,7 @@ def test_host_closing_stdout_mid_run_stops_the_plugin_and_removes_the_container(
 
 
 def test_container_tool_killed_mid_run_is_a_runtime_error(
+    backend: RunBackend,
     tool: str,
     workload_image: str,
     workspace: Path,
@@ -164,7 +177,7 @@ def test_container_tool_killed_mid_run_is_a_runtime_error(
     tmp_path: Path,
     plugin_tmp: Path,
 ) -> None:
-    pid, _ = start_run(plugin, tool, workload_image, workspace, "touch started; sleep 120")
+    pid, _ = start_run(plugin, backend, workload_image, workspace, "touch started; sleep 120")
     os.kill(pid, signal.SIGKILL)
     answer = plugin.wait_answer(1, WAIT_SECONDS)
     status = plugin.finish()
@@ -177,6 +190,7 @@ def test_container_tool_killed_mid_run_is_a_runtime_error(
 
 
 def test_workspace_deleted_mid_run_is_a_clear_error(
+    backend: RunBackend,
     tool: str,
     workload_image: str,
     workspace: Path,
@@ -186,7 +200,7 @@ def test_workspace_deleted_mid_run_is_a_clear_error(
 ) -> None:
     start_run(
         plugin,
-        tool,
+        backend,
         workload_image,
         workspace,
         "touch started; sleep 2; echo late > out.txt; echo done",
@@ -231,7 +245,7 @@ class _OsOnFullDisk:
 
 
 def test_env_file_on_a_full_disk_is_a_clear_error_in_process(
-    tool: str, workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    backend: RunBackend, tool: str, workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     private = tmp_path / "tmpdir"
     private.mkdir()
@@ -244,7 +258,7 @@ def test_env_file_on_a_full_disk_is_a_clear_error_in_process(
     assert isinstance(invocation.request, RuntimeExecutionRequest)
 
     async def attempt() -> None:
-        await run_command(invocation, Runtime.model_validate({"tool": tool}))
+        await run_command(invocation, Runtime.model_validate(backend.params))
 
     with pytest.raises(InvalidInput) as caught:
         anyio.run(attempt)
@@ -286,7 +300,12 @@ def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_env_file_on_a_full_tmpfs_through_the_plugin(
-    tool: str, workload_image: str, workspace: Path, tiny_tmpfs: Path, tmp_path: Path
+    backend: RunBackend,
+    tool: str,
+    workload_image: str,
+    workspace: Path,
+    tiny_tmpfs: Path,
+    tmp_path: Path,
 ) -> None:
     """TMPDIR fills up while the plugin serves: the next run's env file cannot be written.
 
@@ -299,7 +318,7 @@ def test_env_file_on_a_full_tmpfs_through_the_plugin(
         plugin.request(
             1,
             "command.run",
-            command_run_params(workspace, tool, workload_image, ["true"], {"SECRET_TOKEN": "x"}),
+            command_run_params(workspace, backend, workload_image, ["true"], {"SECRET_TOKEN": "x"}),
         )
         first = plugin.wait_answer(1, WAIT_SECONDS)
         assert "result" in first, first
@@ -308,7 +327,7 @@ def test_env_file_on_a_full_tmpfs_through_the_plugin(
             2,
             "command.run",
             command_run_params(
-                workspace, tool, workload_image, ["true"], {"SECRET_TOKEN": CANARY * 512}
+                workspace, backend, workload_image, ["true"], {"SECRET_TOKEN": CANARY * 512}
             ),
         )
         answer = plugin.wait_answer(2, WAIT_SECONDS)

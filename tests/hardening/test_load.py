@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
+from tests.fixtures.run_backends import TOOLS
 from tests.fixtures.runtime_state import leftover_paths
-from tests.fixtures.sandbox_images import TOOLS, ensure_image
+from tests.fixtures.sandbox_images import ensure_image
 from tests.operations.probe_fakes import FakeTool, install
 
 from .leftovers import containers_under, env_files_under

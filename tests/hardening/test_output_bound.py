@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.run_backends import RunBackend
 from tests.hardening.plugin_process import PluginProcess
 from wfcompute_container.operations.runs import output_bound
 from wfcompute_container.operations.sandbox import ToolName
@@ -36,7 +37,7 @@ def test_the_bound_is_the_smaller_of_the_request_and_one_message(
 
 
 def test_a_loud_run_answers_limit_exceeded_within_one_message(
-    tool: ToolName, workload_image: str, tmp_path: Path
+    backend: RunBackend, tool: ToolName, workload_image: str, tmp_path: Path
 ) -> None:
     workspace = tmp_path / "ws"
     workspace.mkdir()
@@ -56,7 +57,7 @@ def test_a_loud_run_answers_limit_exceeded_within_one_message(
             },
         )
         invocation = plugin.wait_answer(1)["result"]
-        plugin.request(2, "command.run", {"invocation": invocation, "runtime": {"tool": tool}})
+        plugin.request(2, "command.run", {"invocation": invocation, "runtime": backend.params})
         answer = plugin.wait_answer(2, timeout=120)
         error = answer["error"]
         assert error["code"] == -32012, error

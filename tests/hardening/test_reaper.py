@@ -20,8 +20,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import plugin_argv, require_runsc, require_runtime, rootless_runsc_problem
-from tests.fixtures.sandbox_images import TOOLS, ensure_image
+from tests.conftest import plugin_argv, require_runtime
+from tests.fixtures.run_backends import TOOLS, RunBackend
+from tests.fixtures.sandbox_images import ensure_image, require_backend
 from wfcompute_container.runtime_io.instance_state import LABEL_INSTANCE
 
 from .plugin_process import PluginProcess
@@ -228,28 +229,24 @@ def test_a_start_beside_a_live_plugin_leaves_its_run_alone(tmp_path: Path, tool:
         live.kill()
 
 
-def test_a_killed_plugins_gvisor_run_is_reaped_with_its_sandbox(
-    tmp_path: Path,
-) -> None:
+@pytest.mark.parametrize("tool", TOOLS)
+def test_a_killed_plugins_gvisor_run_is_reaped_with_its_sandbox(tmp_path: Path, tool: str) -> None:
     """SIGKILL the plugin mid-run under runsc: `leftovers --reap` removes the container, and
     gVisor's sandbox process on the host goes with it; the secret env file is gone."""
-    require_runsc()
-    gvisor_image = ensure_image("podman", "workload")
-    problem = rootless_runsc_problem(gvisor_image)
-    if problem is not None:
-        pytest.skip(problem)
+    require_backend(RunBackend(tool, "runsc"))
+    gvisor_image = ensure_image(tool, "workload")
     state = tmp_path / "state"
     workspace = tmp_path / "ws"
     workspace.mkdir()
     params = command_run_params(
-        workspace, "podman", gvisor_image, ["sh", "-c", "touch started; sleep 600"],
+        workspace, tool, gvisor_image, ["sh", "-c", "touch started; sleep 600"],
         {"TOKEN": CANARY},
     )  # fmt: skip
     params["runtime"]["runtime_name"] = "runsc"
     instance = start_and_kill(tmp_path, state, "command.run", params, workspace / "started")
-    (name,) = labelled("podman", instance)
+    (name,) = labelled(tool, instance)
     pid = subprocess.run(
-        ["podman", "inspect", "--format", "{{.State.Pid}}", name],
+        [tool, "inspect", "--format", "{{.State.Pid}}", name],
         capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
     assert Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].endswith(b"runsc-sandbox")
@@ -258,7 +255,7 @@ def test_a_killed_plugins_gvisor_run_is_reaped_with_its_sandbox(
     assert status == 0, reaped
     (found,) = reaped["instances"]
     assert found["removed"] and found["containers_left"] == []
-    assert labelled("podman", instance) == []
+    assert labelled(tool, instance) == []
     assert files_holding(state, CANARY) == []
     assert (
         not Path(f"/proc/{pid}").exists()

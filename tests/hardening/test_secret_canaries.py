@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import require_runtime
+from tests.fixtures.run_backends import RunBackend
 from tests.fixtures.runtime_state import leftover_paths
 from tests.golden.test_golden import CASES, GOLDEN_DIR, parse_case, run_setup
 
@@ -295,7 +296,7 @@ REAL_RUN_WAIT = 120.0
 
 
 def test_real_runs_with_canary_env_leak_nothing(
-    tool: str, workload_image: str, builder_image: str, tmp_path: Path
+    backend: RunBackend, tool: str, workload_image: str, builder_image: str, tmp_path: Path
 ) -> None:
     """Success, builder, tool failure, timeout, bad env and cancellation: nothing leaks."""
     require_runtime(tool)
@@ -314,7 +315,7 @@ def test_real_runs_with_canary_env_leak_nothing(
             "command.run",
             command_run_params(
                 workspaces["ok"],
-                tool,
+                backend,
                 workload_image,
                 ["sh", "-c", 'printf %s "$SECRET_TOKEN" > seen.txt; sleep 1; echo done'],
                 env,
@@ -325,7 +326,7 @@ def test_real_runs_with_canary_env_leak_nothing(
             "container_build.run",
             build_run_params(
                 workspaces["build"],
-                tool,
+                backend,
                 builder_image,
                 {"TEST_BUILDER_MODE": "marker", "USER_SECRET": CANARY},
             ),
@@ -335,7 +336,7 @@ def test_real_runs_with_canary_env_leak_nothing(
             "command.run",
             command_run_params(
                 workspaces["missing"],
-                tool,
+                backend,
                 "localhost/wfcompute-hardening-missing:0",
                 ["true"],
                 env,
@@ -345,7 +346,12 @@ def test_real_runs_with_canary_env_leak_nothing(
             4,
             "command.run",
             command_run_params(
-                workspaces["timeout"], tool, workload_image, ["sleep", "30"], env, timeout_ms=1500
+                workspaces["timeout"],
+                backend,
+                workload_image,
+                ["sleep", "30"],
+                env,
+                timeout_ms=1500,
             ),
         ),
         (
@@ -353,7 +359,7 @@ def test_real_runs_with_canary_env_leak_nothing(
             "command.run",
             command_run_params(
                 workspaces["badenv"],
-                tool,
+                backend,
                 workload_image,
                 ["true"],
                 {"SECRET_TOKEN": f"{CANARY}\nX=1"},
@@ -364,7 +370,7 @@ def test_real_runs_with_canary_env_leak_nothing(
             "command.run",
             command_run_params(
                 workspaces["cancel"],
-                tool,
+                backend,
                 workload_image,
                 ["sh", "-c", "touch started; sleep 60"],
                 env,

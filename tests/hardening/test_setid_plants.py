@@ -16,7 +16,8 @@ import anyio
 import pytest
 
 from tests.fixtures.deep_trees import make_deep_chain, remove_deep_chain
-from wfcompute_container.operations.sandbox import BUILD_TMPFS, Runtime, SandboxRunRequest, ToolName
+from tests.fixtures.run_backends import RunBackend
+from wfcompute_container.operations.sandbox import BUILD_TMPFS, SandboxRunRequest
 from wfcompute_container.operations.sandbox import run as run_sandbox
 from wfcompute_container.operations.sandbox_workspace_modes import strip_setid_bits
 
@@ -40,7 +41,13 @@ def setid_entries(root: Path) -> list[str]:
 
 
 def sandbox(
-    tool: ToolName, image: str, workspace: Path, script: str, *, root_profile: bool, timeout: float
+    backend: RunBackend,
+    image: str,
+    workspace: Path,
+    script: str,
+    *,
+    root_profile: bool,
+    timeout: float,
 ) -> Any:
     fields: dict[str, Any] = {
         "image": image,
@@ -57,18 +64,18 @@ def sandbox(
     request = SandboxRunRequest.model_validate(fields)
 
     async def go() -> Any:
-        return await run_sandbox(Runtime(tool=tool), request, timeout=timeout)
+        return await run_sandbox(backend.runtime, request, timeout=timeout)
 
     return anyio.run(go)
 
 
-def cancel_once(tool: ToolName, request: SandboxRunRequest, marker: Path) -> None:
+def cancel_once(backend: RunBackend, request: SandboxRunRequest, marker: Path) -> None:
     """Start the run, wait until the workload has made `marker`, then cancel it."""
 
     async def go() -> None:
         async with anyio.create_task_group() as group:
             group.start_soon(
-                lambda: run_sandbox(Runtime(tool=tool), request, timeout=120.0)  # type: ignore[arg-type,return-value]
+                lambda: run_sandbox(backend.runtime, request, timeout=120.0)  # type: ignore[arg-type,return-value]
             )
             with anyio.fail_after(60):
                 while not marker.exists():
@@ -81,14 +88,14 @@ def cancel_once(tool: ToolName, request: SandboxRunRequest, marker: Path) -> Non
 @pytest.mark.parametrize("root_profile", [False, True], ids=["command", "builder"])
 @pytest.mark.parametrize("ending", ["exit 0", "exit 3", "sleep 60"])
 def test_planted_setid_bits_are_gone_after_every_ending(
-    tool: ToolName, workload_image: str, tmp_path: Path, root_profile: bool, ending: str
+    backend: RunBackend, workload_image: str, tmp_path: Path, root_profile: bool, ending: str
 ) -> None:
     if os.getuid() != 0:
         pytest.skip("the plant needs container root mapped to host root (plugin as root)")
     workspace = tmp_path / "ws"
     workspace.mkdir()
     result = sandbox(
-        tool,
+        backend,
         workload_image,
         workspace,
         f"{PLANT}; {ending}",
@@ -102,7 +109,9 @@ def test_planted_setid_bits_are_gone_after_every_ending(
         assert result.stop_reason == "timeout"
 
 
-def test_cancelled_run_is_stripped_too(tool: ToolName, workload_image: str, tmp_path: Path) -> None:
+def test_cancelled_run_is_stripped_too(
+    backend: RunBackend, workload_image: str, tmp_path: Path
+) -> None:
     workspace = tmp_path / "ws"
     workspace.mkdir()
     request = SandboxRunRequest.model_validate(
@@ -113,7 +122,7 @@ def test_cancelled_run_is_stripped_too(tool: ToolName, workload_image: str, tmp_
         }
     )
 
-    cancel_once(tool, request, workspace / "planted")
+    cancel_once(backend, request, workspace / "planted")
     assert setid_entries(workspace) == []
 
 

@@ -10,7 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tests.fixtures.run_backends import RunBackend
 from tests.golden.test_golden import parse_case
+
+
+def runtime_params(tool: str | RunBackend) -> dict[str, Any]:
+    """A run's ``runtime`` params: a tool name, or a backend with its OCI runtime."""
+    return tool.params if isinstance(tool, RunBackend) else {"tool": tool}
+
 
 GOLDEN_DIR = Path(__file__).resolve().parent.parent / "golden"
 DIGEST = "sha256:" + "d" * 64
@@ -55,7 +62,7 @@ def invocation_request(
 
 def command_run_params(
     workspace: Path,
-    tool: str,
+    tool: str | RunBackend,
     image: str,
     args: list[str],
     env: dict[str, str] | None = None,
@@ -70,12 +77,12 @@ def command_run_params(
             "timeout_ms": timeout_ms,
             "timeout_limit_hit": "timeout",
         },
-        "runtime": {"tool": tool},
+        "runtime": runtime_params(tool),
     }
 
 
 def build_run_params(
-    workspace: Path, tool: str, image: str, env: dict[str, str] | None = None
+    workspace: Path, tool: str | RunBackend, image: str, env: dict[str, str] | None = None
 ) -> dict[str, Any]:
     return {
         "invocation": {
@@ -88,7 +95,7 @@ def build_run_params(
             "timeout_ms": 120000,
             "timeout_limit_hit": "timeout",
         },
-        "runtime": {"tool": tool},
+        "runtime": runtime_params(tool),
     }
 
 

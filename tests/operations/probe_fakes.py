@@ -110,6 +110,8 @@ class FakeTool:
     info_stdout: str | None = None
     """What `info --format ...` prints (None: DEFAULT_INFO for the tool's name)."""
     info_exit: int = 0
+    runtimes_stdout: str = "{}"
+    """What `info --format '{{json .Runtimes}}'` prints (Docker's registered OCI runtimes)."""
     inspect_extra: str = ""
     """Shell run for `inspect ...` (the gVisor probe asks for the container's host pid)."""
 
@@ -138,6 +140,9 @@ case "$1" in
     printf '%s' {shlex.quote(self.version_stderr)} >&2
     exit {self.version_exit} ;;
   info)
+    case "$3" in
+      *Runtimes*) printf '%s\\n' {shlex.quote(self.runtimes_stdout)}; exit {self.info_exit} ;;
+    esac
     printf '%s\\n' {shlex.quote(info)}
     exit {self.info_exit} ;;
   inspect)

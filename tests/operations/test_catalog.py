@@ -43,6 +43,7 @@ def test_shipped_catalog_is_valid_and_complete() -> None:
         "podman-rootful",
         "docker-engine",
         "podman-gvisor",
+        "docker-gvisor",
         "managed-containerd-linux-amd64",
     ]
     for backend in backends.values():

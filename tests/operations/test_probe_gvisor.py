@@ -21,9 +21,12 @@ import pytest
 
 from wfcompute_container.operations import probe_host
 from wfcompute_container.operations.probes import (
+    REASON_DOCKER_GVISOR_NETWORK,
+    REASON_DOCKER_GVISOR_UNREGISTERED,
     REASON_GVISOR_UNAVAILABLE,
     ProbeOptions,
     default_probes,
+    docker_gvisor_problem,
 )
 
 from .probe_fakes import (
@@ -46,8 +49,8 @@ def log(tmp_path: Path) -> Path:
     return tmp_path / "calls.log"
 
 
-def gvisor_options() -> ProbeOptions:
-    (options,) = [p for p in default_probes(GENERATED_AT) if p.backend_id == "podman-gvisor"]
+def gvisor_options(backend_id: str = "podman-gvisor") -> ProbeOptions:
+    (options,) = [p for p in default_probes(GENERATED_AT) if p.backend_id == backend_id]
     return options
 
 
@@ -257,3 +260,104 @@ def test_cgroup_paths_that_climb_out_are_ignored(tmp_path: Path) -> None:
     (tmp_path / "etc" / "pids.max").write_text("256\n")
     facts = probe_host.cgroup_limit_facts("3:pids:/../etc\n0::/a/../../etc\n", str(tmp_path / "x"))
     assert facts == ["host-pids-limit:unreadable", "host-memory-limit:unreadable"]
+
+
+# --- Docker: the daemon's registered runsc ----------------------------------------------------
+
+DOCKER_ENGINE_INFO = "Debian GNU/Linux 12 (bookworm)|[name=seccomp,profile=builtin]"
+RUNSC_NETWORK_NONE = json.dumps(
+    {
+        "runc": {"path": "runc"},
+        "runsc": {"path": "/usr/bin/runsc", "runtimeArgs": ["--network=none"]},
+    }
+)
+
+
+def install_docker(fake_bin: Path, log: Path, runtimes: str, **fake: Any) -> None:
+    """A fake Docker Engine whose daemon has ``runtimes`` registered (no runsc on PATH: the
+    daemon's runtime is what runs, wherever it lives)."""
+    install(
+        fake_bin,
+        FakeTool("docker", info_stdout=DOCKER_ENGINE_INFO, runtimes_stdout=runtimes, **fake),
+        log,
+    )
+
+
+@pytest.mark.parametrize(
+    ("runtimes", "reason"),
+    [
+        ("{}", REASON_DOCKER_GVISOR_UNREGISTERED),
+        ('{"runc": {"path": "runc"}}', REASON_DOCKER_GVISOR_UNREGISTERED),
+        ("not json", REASON_DOCKER_GVISOR_UNREGISTERED),
+        ('{"runsc": {"path": "/usr/bin/runsc"}}', REASON_DOCKER_GVISOR_NETWORK),
+        ('{"runsc": {"path": "runsc", "runtimeArgs": ["--debug"]}}', REASON_DOCKER_GVISOR_NETWORK),
+    ],
+    ids=["none", "runc-only", "garbled", "no-args", "other-args"],
+)
+def test_docker_without_a_usable_runsc_is_unsupported_and_nothing_runs(
+    fake_bin: Path, log: Path, runtimes: str, reason: str
+) -> None:
+    install_docker(fake_bin, log, runtimes)
+    report = probe(gvisor_options("docker-gvisor"))
+    assert (report.status, report.reason) == ("unsupported", reason)
+    assert not any(call.startswith("run ") for call in calls(log))
+    assert report.executors is None
+
+
+def test_docker_info_failing_is_degraded(fake_bin: Path, log: Path) -> None:
+    install_docker(fake_bin, log, RUNSC_NETWORK_NONE, info_exit=1)
+    report = probe(gvisor_options("docker-gvisor"))
+    assert report.status == "degraded"
+    assert report.reason.startswith("docker info failed"), report.reason
+
+
+def test_docker_runs_the_registered_runsc_with_no_runtime_flag(fake_bin: Path, log: Path) -> None:
+    """Docker has no per-run runtime flag: the argv names the runtime and nothing else of it."""
+    install_docker(fake_bin, log, RUNSC_NETWORK_NONE, run_stdout=GVISOR_EVIDENCE)
+    report = probe(gvisor_options("docker-gvisor"), timeout_ms=10_000)
+    words = run_call(log)
+    assert words[0] == "run" and "--runtime-flag" not in words
+    assert words[words.index("--runtime") + 1] == "runsc"
+    for flag in ("--read-only", "no-new-privileges", "--pids-limit", "--memory"):
+        assert flag in words
+    assert report.isolation_mode == "vm-backed-container"
+    # A fake never holds and has no sandbox process: gVisor is not proven.
+    assert report.status == "degraded"
+    assert claim_outcomes(report.evidence.details or [])["user-space-kernel"] == "failed"
+
+
+def test_docker_held_probe_is_judged_on_the_hosts_view(
+    fake_bin: Path, log: Path, tmp_path: Path, sandbox_process: Path
+) -> None:
+    install_docker(
+        fake_bin,
+        log,
+        RUNSC_NETWORK_NONE,
+        run_stdout=GVISOR_EVIDENCE,
+        **holding(tmp_path, sandbox_process),
+    )
+    report = probe(gvisor_options("docker-gvisor"))
+    assert "host-process:runsc-sandbox" in (report.evidence.details or [])
+    assert claim_outcomes(report.evidence.details or [])["user-space-kernel"] == "held"
+    assert f"inspect --format {{{{.State.Pid}}}} {words_name(log)}" in calls(log)
+
+
+@pytest.mark.parametrize(
+    ("args", "usable"),
+    [
+        (["--network=none"], True),
+        (["-network=none"], True),
+        (["--network", "none"], True),
+        (["--debug", "--network=none", "--platform=ptrace"], True),
+        (["--network=none", "--network=sandbox"], False),
+        (["--network=host"], False),
+        (["--network"], False),
+        (["network=none"], False),
+        (["--networking=none"], False),
+        ([], False),
+    ],
+)
+def test_runsc_network_flag_forms(args: list[str], usable: bool) -> None:
+    runtimes = json.dumps({"runsc": {"path": "/usr/bin/runsc", "runtimeArgs": args}})
+    problem = docker_gvisor_problem(runtimes.encode())
+    assert problem == (None if usable else REASON_DOCKER_GVISOR_NETWORK)

@@ -257,6 +257,7 @@ def test_default_probes_are_the_reference_three_then_the_real_cases() -> None:
             "system-installed",
         ),
         ("podman-gvisor", "podman", "podman", "podman", "vm-backed-container", "system-installed"),
+        ("docker-gvisor", "docker", "docker", "docker", "vm-backed-container", "system-installed"),
     ]
     assert [p.expected_identity for p in default_probes()] == [
         "podman-rootless",
@@ -265,9 +266,10 @@ def test_default_probes_are_the_reference_three_then_the_real_cases() -> None:
         "podman-rootful",
         "docker-engine",
         "",
+        "",
     ]
-    # Only the gVisor backend names an OCI runtime, and the plugin chose it.
-    assert [p.runtime_name for p in default_probes()] == ["", "", "", "", "", "runsc"]
+    # Only the gVisor backends name an OCI runtime, and the plugin chose it.
+    assert [p.runtime_name for p in default_probes()] == ["", "", "", "", "", "runsc", "runsc"]
     for options in default_probes():
         assert options.version_args == ("version", "--format", "{{.Client.Version}}")
         assert options.conformance_image == DEFAULT_CONFORMANCE_IMAGE
@@ -742,6 +744,7 @@ def test_probe_all_mixes_outcomes(fake_bin: Path, log: Path) -> None:
         "unsupported",
         "degraded",
         "unsupported",
+        "degraded",
     ]
     assert results.supported_executors == []
     assert results.provider_capabilities == []

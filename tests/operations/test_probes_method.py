@@ -47,7 +47,7 @@ def test_method_is_declared() -> None:
     assert [m.name for m in METHODS] == ["runtime.probe"]
 
 
-def test_default_is_the_six_builtin_probes_with_one_timestamp() -> None:
+def test_default_is_the_seven_builtin_probes_with_one_timestamp() -> None:
     chosen = probe_options_from(params())
     assert [p.backend_id for p in chosen] == [
         "podman-rootless",
@@ -56,6 +56,7 @@ def test_default_is_the_six_builtin_probes_with_one_timestamp() -> None:
         "podman-rootful",
         "docker-engine",
         "podman-gvisor",
+        "docker-gvisor",
     ]
     assert len({p.generated_at for p in chosen}) == 1
 
@@ -95,7 +96,7 @@ def test_unknown_backend_id() -> None:
     assert invalid(backends=["podman-rootless", "lxc"]) == (
         'runtime backend "lxc" is unknown '
         "(built-in: podman-rootless, docker-desktop, nerdctl-containerd, podman-rootful, "
-        "docker-engine, podman-gvisor)"
+        "docker-engine, podman-gvisor, docker-gvisor)"
     )
 
 

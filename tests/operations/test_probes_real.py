@@ -357,22 +357,29 @@ def test_probe_container_runs_under_the_sandbox_flags(tool: str) -> None:
 # --- gVisor ---------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def gvisor_tag() -> Iterator[str]:
-    require_runsc()
-    anyio.run(build_probe_image, "podman", GVISOR_TAG)
-    yield GVISOR_TAG
-    subprocess.run(["podman", "rmi", "-f", GVISOR_TAG], capture_output=True, check=False)
-
-
 GVISOR_TAG = "localhost/wfcompute-sandbox-probe:pytest-gvisor"
 
 
-def test_gvisor_backend_is_supported_on_inside_and_host_evidence(gvisor_tag: str) -> None:
-    results = probe_named("podman-gvisor", conformance_image=gvisor_tag)
+@pytest.fixture(scope="module", params=["podman", "docker"])
+def gvisor_tool(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A tool with gVisor (``<tool>-gvisor``), the probe image built into it as GVISOR_TAG."""
+    tool: str = request.param
+    require_runsc(tool)
+    anyio.run(build_probe_image, tool, GVISOR_TAG)
+    yield tool
+    subprocess.run([tool, "rmi", "-f", GVISOR_TAG], capture_output=True, check=False)
+
+
+def runsc_problem(tool: str) -> str | None:
+    """Why ``tool`` cannot start runsc for this user (rootless podman on cgroup v1)."""
+    return rootless_runsc_problem(GVISOR_TAG) if tool == "podman" else None
+
+
+def test_gvisor_backend_is_supported_on_inside_and_host_evidence(gvisor_tool: str) -> None:
+    results = probe_named(f"{gvisor_tool}-gvisor", conformance_image=GVISOR_TAG)
     (report,) = results.reports
     assert report.validate_at(report.generated_at) is None
-    problem = rootless_runsc_problem(gvisor_tag)
+    problem = runsc_problem(gvisor_tool)
     if problem is not None:
         # Where runsc cannot start (rootless, cgroup v1) nothing is claimed.
         assert report.status == "degraded"
@@ -394,27 +401,27 @@ def test_gvisor_backend_is_supported_on_inside_and_host_evidence(gvisor_tag: str
         "sandboxed-command",
         "sandboxed-container-build",
     ]
-    assert_no_probe_container("podman")
+    assert_no_probe_container(gvisor_tool)
 
 
-def test_runc_never_passes_for_gvisor(gvisor_tag: str) -> None:
-    """The same image and argv under runc (the plugin's own rootful backend) shows the host's
-    kernel: as a gVisor backend it would fail the user-space-kernel claim."""
-    (report,) = probe_one("podman", conformance_image=gvisor_tag).reports
+def test_runc_never_passes_for_gvisor(gvisor_tool: str) -> None:
+    """The same image and argv under runc (the tool's own backend) shows the host's kernel:
+    as a gVisor backend it would fail the user-space-kernel claim."""
+    (report,) = probe_one(gvisor_tool, conformance_image=GVISOR_TAG).reports
     details = report.evidence.details or []
     assert f"kernel-release:{os.uname().release}" in details
     assert not any(d.startswith("host-") for d in details)
     assert claim_outcomes(details)["user-space-kernel"] == "not-required"
 
 
-def test_gvisor_probe_times_out_and_leaves_no_container(gvisor_tag: str) -> None:
-    if rootless_runsc_problem(gvisor_tag) is not None:
+def test_gvisor_probe_times_out_and_leaves_no_container(gvisor_tool: str) -> None:
+    if runsc_problem(gvisor_tool) is not None:
         pytest.skip("runsc cannot start a container for this user (see the supported test)")
     (report,) = probe_named(
-        "podman-gvisor",
+        f"{gvisor_tool}-gvisor",
         timeout_ms=4_000,
-        conformance_image=gvisor_tag,
+        conformance_image=GVISOR_TAG,
         conformance_command=["/bin/sleep", "60"],
     ).reports
     assert (report.status, report.reason) == ("degraded", "runtime probe timed out")
-    assert_no_probe_container("podman")
+    assert_no_probe_container(gvisor_tool)

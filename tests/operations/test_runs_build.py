@@ -19,6 +19,7 @@ import anyio
 import pytest
 
 from tests.conftest import workload_stderr
+from tests.fixtures.run_backends import RunBackend
 from tests.fixtures.runtime_state import container_names, leftover_paths
 from wfcompute_container.core.execution import RuntimeExecutionResult
 from wfcompute_container.core.workloads import ContainerBuildWorkload
@@ -29,7 +30,7 @@ from wfcompute_container.operations.invocations import (
     build_container_build_invocation,
 )
 from wfcompute_container.operations.runs import build_env, run_container_build
-from wfcompute_container.operations.sandbox import Runtime, ToolName
+from wfcompute_container.operations.sandbox import ToolName
 
 pytest_plugins = ["tests.fixtures.sandbox_images"]
 
@@ -84,12 +85,17 @@ def stderr_lines(result: RuntimeExecutionResult, tool: ToolName) -> list[str]:
 
 
 def test_digest_from_stdout_marker_and_builder_profile(
-    tool: ToolName, builder_image: str, workspace: Path, container_name: str, private_tmp: Path
+    backend: RunBackend,
+    tool: ToolName,
+    builder_image: str,
+    workspace: Path,
+    container_name: str,
+    private_tmp: Path,
 ) -> None:
     result = run(
         run_container_build,
         build_invocation(builder_image, workspace, "marker"),
-        Runtime(tool=tool),
+        backend.runtime,
     )
     assert result.artifact_hash == TAG_DIGEST
     assert result.artifacts is None
@@ -116,19 +122,21 @@ def test_digest_from_stdout_marker_and_builder_profile(
     assert leftover_paths(private_tmp) == []
 
 
-def test_digest_from_workspace_file(tool: ToolName, builder_image: str, workspace: Path) -> None:
+def test_digest_from_workspace_file(
+    backend: RunBackend, tool: ToolName, builder_image: str, workspace: Path
+) -> None:
     result = run(
-        run_container_build, build_invocation(builder_image, workspace, "file"), Runtime(tool=tool)
+        run_container_build, build_invocation(builder_image, workspace, "file"), backend.runtime
     )
     assert result.artifact_hash == TAG_DIGEST
     assert (workspace / ".wfcompute-container-build-digest").read_text() == TAG_DIGEST + "\n"
 
 
 def test_marker_wins_over_workspace_file(
-    tool: ToolName, builder_image: str, workspace: Path
+    backend: RunBackend, tool: ToolName, builder_image: str, workspace: Path
 ) -> None:
     result = run(
-        run_container_build, build_invocation(builder_image, workspace, "both"), Runtime(tool=tool)
+        run_container_build, build_invocation(builder_image, workspace, "both"), backend.runtime
     )
     assert result.artifact_hash == TAG_DIGEST
     assert (workspace / ".wfcompute-container-build-digest").read_text() == OTHER_DIGEST + "\n"
@@ -136,13 +144,13 @@ def test_marker_wins_over_workspace_file(
 
 @pytest.mark.parametrize("mode", ["none", "cleared"])
 def test_no_digest_is_an_error_with_the_result(
-    tool: ToolName, builder_image: str, workspace: Path, mode: str
+    backend: RunBackend, tool: ToolName, builder_image: str, workspace: Path, mode: str
 ) -> None:
     with pytest.raises(InvalidInput) as caught:
         run(
             run_container_build,
             build_invocation(builder_image, workspace, mode),
-            Runtime(tool=tool),
+            backend.runtime,
         )
     assert caught.value.message == (
         "sandboxed container build did not produce a sha256 artifact digest"
@@ -153,9 +161,11 @@ def test_no_digest_is_an_error_with_the_result(
     assert partial.artifact_hash == ""
 
 
-def test_failed_build_is_a_result(tool: ToolName, builder_image: str, workspace: Path) -> None:
+def test_failed_build_is_a_result(
+    backend: RunBackend, tool: ToolName, builder_image: str, workspace: Path
+) -> None:
     result = run(
-        run_container_build, build_invocation(builder_image, workspace, "fail"), Runtime(tool=tool)
+        run_container_build, build_invocation(builder_image, workspace, "fail"), backend.runtime
     )
     assert result.exit_code == 4
     assert "build failed" in stderr_lines(result, tool)
@@ -163,7 +173,7 @@ def test_failed_build_is_a_result(tool: ToolName, builder_image: str, workspace:
 
 
 def test_workspace_modes_relaxed_during_and_restored_after(
-    tool: ToolName, builder_image: str, workspace: Path
+    backend: RunBackend, tool: ToolName, builder_image: str, workspace: Path
 ) -> None:
     secret_dir = workspace / "app" / "private"
     secret_dir.mkdir()
@@ -178,7 +188,7 @@ def test_workspace_modes_relaxed_during_and_restored_after(
     result = run(
         run_container_build,
         build_invocation(builder_image, workspace, "marker"),
-        Runtime(tool=tool),
+        backend.runtime,
     )
     lines = stderr_lines(result, tool)
     assert "workspace-mode=755" in lines
@@ -191,6 +201,7 @@ def test_workspace_modes_relaxed_during_and_restored_after(
 
 
 def test_timeout_restores_modes_and_leaves_nothing(
+    backend: RunBackend,
     tool: ToolName,
     builder_image: str,
     workspace: Path,
@@ -200,7 +211,7 @@ def test_timeout_restores_modes_and_leaves_nothing(
     workspace.chmod(0o700)
     invocation = build_invocation(builder_image, workspace, "hang", timeout_ms=3000)
     with pytest.raises(LimitExceeded) as caught:
-        run(run_container_build, invocation, Runtime(tool=tool))
+        run(run_container_build, invocation, backend.runtime)
     assert caught.value.message.startswith("sandboxed container build timed out after 3s: ")
     assert (workspace / "started").exists()
     assert stat.S_IMODE(workspace.stat().st_mode) == 0o700
@@ -244,7 +255,12 @@ PLANTED = "sha256:" + "e" * 64
 
 @pytest.mark.parametrize("plant", ["file", "symlink"])
 def test_a_digest_file_planted_before_the_build_never_names_the_digest(
-    tool: ToolName, builder_image: str, workspace: Path, tmp_path: Path, plant: str
+    backend: RunBackend,
+    tool: ToolName,
+    builder_image: str,
+    workspace: Path,
+    tmp_path: Path,
+    plant: str,
 ) -> None:
     digest_file = workspace / ".wfcompute-container-build-digest"
     if plant == "file":
@@ -257,7 +273,7 @@ def test_a_digest_file_planted_before_the_build_never_names_the_digest(
         run(
             run_container_build,
             build_invocation(builder_image, workspace, "none"),
-            Runtime(tool=tool),
+            backend.runtime,
         )
     assert caught.value.message == (
         "sandboxed container build did not produce a sha256 artifact digest"
@@ -268,25 +284,25 @@ def test_a_digest_file_planted_before_the_build_never_names_the_digest(
 
 
 def test_a_planted_fifo_does_not_block_the_build(
-    tool: ToolName, builder_image: str, workspace: Path
+    backend: RunBackend, tool: ToolName, builder_image: str, workspace: Path
 ) -> None:
     os.mkfifo(workspace / ".wfcompute-container-build-digest")
     result = run(
         run_container_build,
         build_invocation(builder_image, workspace, "marker"),
-        Runtime(tool=tool),
+        backend.runtime,
     )
     assert result.exit_code == 0
     assert result.artifact_hash.startswith("sha256:")
 
 
 def test_a_failed_build_never_yields_a_digest(
-    tool: ToolName, builder_image: str, workspace: Path
+    backend: RunBackend, tool: ToolName, builder_image: str, workspace: Path
 ) -> None:
     result = run(
         run_container_build,
         build_invocation(builder_image, workspace, "filefail"),
-        Runtime(tool=tool),
+        backend.runtime,
     )
     assert result.exit_code == 5
     assert (workspace / ".wfcompute-container-build-digest").exists()

@@ -17,6 +17,7 @@ import anyio
 import pytest
 
 from tests.conftest import limits_ignored, require_runtime, workload_stderr
+from tests.fixtures.run_backends import RunBackend
 from tests.fixtures.runtime_state import container_names, leftover_paths
 from wfcompute_container.core.execution import RuntimeExecutionResult
 from wfcompute_container.core.resources import ResourceLimits
@@ -97,6 +98,8 @@ def assert_nothing_left(tool: ToolName, name: str, private_tmp: Path) -> None:
 HARDENING_REPORT = r"""
 echo "ifaces=$(ls /sys/class/net | tr '\n' ' ')"
 grep -E '^(CapEff|NoNewPrivs)' /proc/self/status | tr -d '\t'
+# gVisor's /proc/self/status has no NoNewPrivs line; prctl answers through setpriv.
+grep -q '^NoNewPrivs' /proc/self/status || setpriv -d | sed -n 's/^no_new_privs: */NoNewPrivs:/p'
 if touch /rootfs-write 2>/dev/null; then echo root=writable; else echo root=readonly; fi
 cp /bin/busybox /tmp/bb && if /tmp/bb true 2>/dev/null; then echo tmp=exec; else echo tmp=noexec; fi
 echo "uid=$(id -u):$(id -g)"
@@ -112,7 +115,12 @@ def report_lines(result: RuntimeExecutionResult) -> dict[str, str]:
 
 
 def test_flags_hold_inside_the_container(
-    tool: ToolName, workload_image: str, workspace: Path, container_name: str, private_tmp: Path
+    backend: RunBackend,
+    tool: ToolName,
+    workload_image: str,
+    workspace: Path,
+    container_name: str,
+    private_tmp: Path,
 ) -> None:
     (workspace / "work").mkdir()
     result = run(
@@ -124,7 +132,7 @@ def test_flags_hold_inside_the_container(
             working_directory="work",
             artifact_allowlist=["out.txt"],
         ),
-        Runtime(tool=tool),
+        backend.runtime,
     )
     report = report_lines(result)
     assert result.exit_code == 0, result.stderr
@@ -136,7 +144,10 @@ def test_flags_hold_inside_the_container(
     assert report["uid"] == f"{os.getuid()}:{os.getgid()}"
     assert report["pwd"] == "/workspace/work"
     # Rootless podman on cgroup v1 applies no limit and the cgroup files are not there.
-    assert report["pids.max"] == ("" if limits_ignored(tool) else "256")
+    # gVisor shows no cgroup files inside: its limits bound the sandbox's host process, which
+    # the gVisor probe reads from the host (tests/operations/test_probes_real.py).
+    hidden = limits_ignored(tool) or backend.gvisor
+    assert report["pids.max"] == ("" if hidden else "256")
     assert (workspace / "work" / "out.txt").read_text() == "written\n"
     assert result.artifacts == ["out.txt"]
     assert result.artifact_hash.startswith("sha256:")
@@ -149,12 +160,17 @@ def test_flags_hold_inside_the_container(
 
 
 def test_non_zero_exit_is_a_result(
-    tool: ToolName, workload_image: str, workspace: Path, container_name: str, private_tmp: Path
+    backend: RunBackend,
+    tool: ToolName,
+    workload_image: str,
+    workspace: Path,
+    container_name: str,
+    private_tmp: Path,
 ) -> None:
     result = run(
         run_command,
         invocation(workload_image, workspace, "echo out; echo err >&2; exit 3"),
-        Runtime(tool=tool),
+        backend.runtime,
     )
     assert result.exit_code == 3
     assert result.stdout == b"out\n"
@@ -163,7 +179,12 @@ def test_non_zero_exit_is_a_result(
 
 
 def test_env_reaches_the_workload_but_never_the_tool_command_line(
-    tool: ToolName, workload_image: str, workspace: Path, container_name: str, private_tmp: Path
+    backend: RunBackend,
+    tool: ToolName,
+    workload_image: str,
+    workspace: Path,
+    container_name: str,
+    private_tmp: Path,
 ) -> None:
     seen_tool_cmdlines: list[list[str]] = []
     canary_in_cmdline: list[str] = []
@@ -196,7 +217,7 @@ def test_env_reaches_the_workload_but_never_the_tool_command_line(
                         'printf %s "$SECRET_TOKEN" > canary.txt; sleep 2',
                         env={"SECRET_TOKEN": CANARY},
                     ),
-                    Runtime(tool=tool),
+                    backend.runtime,
                 )
             finally:
                 done.set()
@@ -212,7 +233,12 @@ def test_env_reaches_the_workload_but_never_the_tool_command_line(
 
 
 def test_timeout_kills_and_removes_the_container(
-    tool: ToolName, workload_image: str, workspace: Path, container_name: str, private_tmp: Path
+    backend: RunBackend,
+    tool: ToolName,
+    workload_image: str,
+    workspace: Path,
+    container_name: str,
+    private_tmp: Path,
 ) -> None:
     with pytest.raises(LimitExceeded) as caught:
         run(
@@ -220,7 +246,7 @@ def test_timeout_kills_and_removes_the_container(
             invocation(
                 workload_image, workspace, "echo started; sleep 60", env={"A": "1"}, timeout_ms=1500
             ),
-            Runtime(tool=tool),
+            backend.runtime,
         )
     assert caught.value.message == (
         "sandboxed command timed out after 1.5s: context deadline exceeded"
@@ -232,7 +258,12 @@ def test_timeout_kills_and_removes_the_container(
 
 
 def test_output_limit_stops_the_run(
-    tool: ToolName, workload_image: str, workspace: Path, container_name: str, private_tmp: Path
+    backend: RunBackend,
+    tool: ToolName,
+    workload_image: str,
+    workspace: Path,
+    container_name: str,
+    private_tmp: Path,
 ) -> None:
     with pytest.raises(LimitExceeded) as caught:
         run(
@@ -244,7 +275,7 @@ def test_output_limit_stops_the_run(
                 env={"A": "1"},
                 limits=ResourceLimits(output_bytes=4096),
             ),
-            Runtime(tool=tool),
+            backend.runtime,
         )
     partial = caught.value.result
     assert isinstance(partial, RuntimeExecutionResult)
@@ -255,14 +286,19 @@ def test_output_limit_stops_the_run(
 
 
 def test_cancel_kills_and_removes_the_container(
-    tool: ToolName, workload_image: str, workspace: Path, container_name: str, private_tmp: Path
+    backend: RunBackend,
+    tool: ToolName,
+    workload_image: str,
+    workspace: Path,
+    container_name: str,
+    private_tmp: Path,
 ) -> None:
     async def scenario() -> None:
         async with anyio.create_task_group() as group:
             group.start_soon(
                 run_command,
                 invocation(workload_image, workspace, "touch started; sleep 60", env={"A": "1"}),
-                Runtime(tool=tool),
+                backend.runtime,
             )
             with anyio.fail_after(60):
                 while not (workspace / "started").exists():
@@ -274,13 +310,18 @@ def test_cancel_kills_and_removes_the_container(
 
 
 def test_missing_image_is_a_tool_failure(
-    tool: ToolName, workload_image: str, workspace: Path, container_name: str, private_tmp: Path
+    backend: RunBackend,
+    tool: ToolName,
+    workload_image: str,
+    workspace: Path,
+    container_name: str,
+    private_tmp: Path,
 ) -> None:
     with pytest.raises(RuntimeFailure) as caught:
         run(
             run_command,
             invocation("localhost/wfcompute-no-such-image:0", workspace, "true", env={"A": "1"}),
-            Runtime(tool=tool),
+            backend.runtime,
         )
     assert caught.value.message.startswith("exit status 125: ")
     partial = caught.value.result
@@ -290,18 +331,23 @@ def test_missing_image_is_a_tool_failure(
 
 
 def test_stdin_and_entrypoint_override_through_the_sandbox(
-    tool: ToolName, entrypoint_image: str, workspace: Path, container_name: str, private_tmp: Path
+    backend: RunBackend,
+    tool: ToolName,
+    entrypoint_image: str,
+    workspace: Path,
+    container_name: str,
+    private_tmp: Path,
 ) -> None:
     by_entrypoint = run(
         run_sandbox,
-        Runtime(tool=tool),
+        backend.runtime,
         SandboxRunRequest(image=entrypoint_image, command=["a", "b"], workspace=str(workspace)),
         timeout=60,
     )
     assert by_entrypoint.stdout == b"entrypoint saw: a b\n"
     overridden = run(
         run_sandbox,
-        Runtime(tool=tool),
+        backend.runtime,
         SandboxRunRequest(
             image=entrypoint_image,
             command=["/bin/sh", "-c", "cat; echo"],
@@ -317,7 +363,7 @@ def test_stdin_and_entrypoint_override_through_the_sandbox(
 
 
 def test_artifact_symlink_component_is_refused_with_the_result(
-    tool: ToolName, workload_image: str, workspace: Path, tmp_path: Path
+    backend: RunBackend, tool: ToolName, workload_image: str, workspace: Path, tmp_path: Path
 ) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -327,7 +373,7 @@ def test_artifact_symlink_component_is_refused_with_the_result(
         run(
             run_command,
             invocation(workload_image, workspace, "echo ran", artifact_allowlist=["link/out.txt"]),
-            Runtime(tool=tool),
+            backend.runtime,
         )
     assert "is a symlink" in caught.value.message
     partial = caught.value.result
@@ -390,10 +436,10 @@ def test_nerdctl_through_a_fake_executable(
 
 
 def test_workspace_modes_untouched_for_command_runs(
-    tool: ToolName, workload_image: str, workspace: Path
+    backend: RunBackend, tool: ToolName, workload_image: str, workspace: Path
 ) -> None:
     workspace.chmod(0o700)
-    run(run_command, invocation(workload_image, workspace, "true"), Runtime(tool=tool))
+    run(run_command, invocation(workload_image, workspace, "true"), backend.runtime)
     assert stat.S_IMODE(workspace.stat().st_mode) == 0o700
 
 

@@ -1,9 +1,10 @@
-"""command.run and the builder profile under gVisor (podman ``runtime_name: "runsc"``).
+"""command.run under gVisor (``runtime_name: "runsc"``), with podman and with Docker.
 
-gVisor puts a user-space kernel between the workload and the host. These runs prove, from
-inside, that the kernel is gVisor's (its own /proc/version and boot log), that every
-hardening flag still holds, and that timeouts and clean-up work as under runc. Debian's
-``runsc`` package is installed by .ci/setup-runtimes.sh; CI fails without it.
+gVisor puts a user-space kernel between the workload and the host. This run proves, from
+inside, that the kernel is gVisor's (its own /proc/version and boot log) and that the
+hardening flags still hold. The whole real-run, build and hardening suites also run under
+runsc (``RUN_BACKENDS`` in tests/fixtures/run_backends.py). Debian's ``runsc`` package and
+its Docker registration come from .ci/setup-runtimes.sh; CI fails without them.
 """
 
 from __future__ import annotations
@@ -14,34 +15,21 @@ from pathlib import Path
 import anyio
 import pytest
 
-from tests.conftest import require_runsc, rootless_runsc_problem
-from tests.fixtures.runtime_state import container_names
-from tests.hardening.test_setid_plants import setid_entries
+from tests.fixtures.run_backends import RUN_BACKENDS, RunBackend
+from tests.fixtures.sandbox_images import ensure_image, require_backend
 from wfcompute_container.core.workloads import CommandWorkload
-from wfcompute_container.errors import LimitExceeded
 from wfcompute_container.operations.invocations import (
     CommandInvocationOptions,
     build_command_invocation,
 )
 from wfcompute_container.operations.runs import run_command
-from wfcompute_container.operations.sandbox import BUILD_TMPFS, Runtime, SandboxRunRequest
-from wfcompute_container.operations.sandbox import run as run_sandbox
-
-pytest_plugins = ["tests.fixtures.sandbox_images"]
-
-GVISOR = Runtime(tool="podman", runtime_name="runsc")
 
 
-@pytest.fixture(scope="module")
-def gvisor_image() -> str:
-    require_runsc()
-    from tests.fixtures.sandbox_images import ensure_image
-
-    image = ensure_image("podman", "workload")
-    problem = rootless_runsc_problem(image)
-    if problem is not None:
-        pytest.skip(problem)
-    return image
+@pytest.fixture(params=[b for b in RUN_BACKENDS if b.gvisor], ids=str)
+def gvisor(request: pytest.FixtureRequest) -> RunBackend:
+    chosen: RunBackend = request.param
+    require_backend(chosen)
+    return chosen
 
 
 def invocation(image: str, workspace: Path, script: str, timeout_ms: int = 0) -> object:
@@ -71,11 +59,12 @@ echo gvisor > /workspace/out.txt
 
 
 def test_command_run_under_gvisor_sees_gvisors_kernel_and_the_hardening(
-    gvisor_image: str, tmp_path: Path
+    gvisor: RunBackend, tmp_path: Path
 ) -> None:
     workspace = tmp_path / "ws"
     workspace.mkdir()
-    result = anyio.run(run_command, invocation(gvisor_image, workspace, INSIDE), GVISOR)
+    image = ensure_image(gvisor.tool, "workload")
+    result = anyio.run(run_command, invocation(image, workspace, INSIDE), gvisor.runtime)
     assert result.exit_code == 0, result.stderr
     lines = (result.stdout or b"").decode().splitlines()
     assert lines[0].startswith("Linux version 4.4.0"), lines
@@ -88,45 +77,3 @@ def test_command_run_under_gvisor_sees_gvisors_kernel_and_the_hardening(
     assert out.read_text() == "gvisor\n"
     assert (out.stat().st_uid, out.stat().st_gid) == (os.getuid(), os.getgid())
     assert result.artifacts == ["out.txt"] and result.artifact_hash.startswith("sha256:")
-
-
-def test_a_gvisor_run_past_its_deadline_is_stopped_and_removed(
-    gvisor_image: str, tmp_path: Path, container_name: str
-) -> None:
-    workspace = tmp_path / "ws"
-    workspace.mkdir()
-    with pytest.raises(LimitExceeded) as caught:
-        anyio.run(
-            run_command, invocation(gvisor_image, workspace, "sleep 60", timeout_ms=3000), GVISOR
-        )
-    assert caught.value.result is not None
-    assert container_name not in container_names("podman")
-
-
-def test_builder_profile_under_gvisor_leaves_no_setid_bits(
-    gvisor_image: str, tmp_path: Path
-) -> None:
-    workspace = tmp_path / "ws"
-    workspace.mkdir()
-    request = SandboxRunRequest.model_validate(
-        {
-            "image": gvisor_image,
-            "command": [
-                "sh",
-                "-c",
-                "cp /bin/busybox /workspace/x && chmod 4755 /workspace/x && touch /workspace/done",
-            ],
-            "workspace": str(workspace),
-            "run_as_root": True,
-            "writable_rootfs": True,
-            "add_capabilities": ["CHOWN", "FOWNER"],
-            "extra_tmpfs": [BUILD_TMPFS],
-        }
-    )
-
-    async def go() -> object:
-        return await run_sandbox(GVISOR, request, timeout=60.0)
-
-    outcome = anyio.run(go)
-    assert (workspace / "done").exists(), outcome
-    assert setid_entries(workspace) == []

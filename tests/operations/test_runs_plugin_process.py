@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import plugin_argv
+from tests.fixtures.run_backends import RunBackend
 from tests.fixtures.runtime_state import container_names, leftover_paths
 
 pytest_plugins = ["tests.fixtures.sandbox_images"]
@@ -36,7 +37,7 @@ def message(msg_id: int | None, method: str, params: dict[str, Any] | None = Non
     return (json.dumps(body) + "\n").encode()
 
 
-def command_run(image: str, workspace: Path, tool: str, script: str) -> dict[str, Any]:
+def command_run(image: str, workspace: Path, tool: RunBackend, script: str) -> dict[str, Any]:
     return {
         "invocation": {
             "request": {
@@ -54,7 +55,7 @@ def command_run(image: str, workspace: Path, tool: str, script: str) -> dict[str
             "timeout_ms": 120000,
             "timeout_limit_hit": "timeout",
         },
-        "runtime": {"tool": tool},
+        "runtime": tool.params,
     }
 
 
@@ -115,7 +116,7 @@ def wait_for_container(workspace: Path) -> str:
     raise AssertionError("the workload never started")
 
 
-def start_run(plugin: Plugin, image: str, workspace: Path, tool: str, script: str) -> str:
+def start_run(plugin: Plugin, image: str, workspace: Path, tool: RunBackend, script: str) -> str:
     plugin.send(message(0, "initialize", {"protocol_version": "compute.v1alpha1"}))
     plugin.send(message(1, "command.run", command_run(image, workspace, tool, script)))
     return wait_for_container(workspace)
@@ -135,10 +136,15 @@ def by_id(lines: list[dict[str, Any]], msg_id: int) -> dict[str, Any]:
 
 
 def test_eof_then_exit_finishes_the_run_and_leaves_nothing(
-    tool: str, workload_image: str, workspace: Path, plugin: Plugin, private_tmp: Path
+    backend: RunBackend,
+    tool: str,
+    workload_image: str,
+    workspace: Path,
+    plugin: Plugin,
+    private_tmp: Path,
 ) -> None:
     script = 'touch started; sleep 1; printf %s "$SECRET_TOKEN" > seen.txt; echo done'
-    name = start_run(plugin, workload_image, workspace, tool, script)
+    name = start_run(plugin, workload_image, workspace, backend, script)
     plugin.close_stdin()
     lines, stderr, status = plugin.finish()
     assert status == 0
@@ -151,9 +157,14 @@ def test_eof_then_exit_finishes_the_run_and_leaves_nothing(
 
 
 def test_cancel_request_answers_cancelled_and_removes_the_container(
-    tool: str, workload_image: str, workspace: Path, plugin: Plugin, private_tmp: Path
+    backend: RunBackend,
+    tool: str,
+    workload_image: str,
+    workspace: Path,
+    plugin: Plugin,
+    private_tmp: Path,
 ) -> None:
-    name = start_run(plugin, workload_image, workspace, tool, "touch started; sleep 120")
+    name = start_run(plugin, workload_image, workspace, backend, "touch started; sleep 120")
     plugin.send(message(None, "$/cancelRequest", {"id": 1}))
     plugin.close_stdin()
     lines, stderr, status = plugin.finish()
@@ -165,9 +176,14 @@ def test_cancel_request_answers_cancelled_and_removes_the_container(
 
 
 def test_exit_without_shutdown_cleans_up(
-    tool: str, workload_image: str, workspace: Path, plugin: Plugin, private_tmp: Path
+    backend: RunBackend,
+    tool: str,
+    workload_image: str,
+    workspace: Path,
+    plugin: Plugin,
+    private_tmp: Path,
 ) -> None:
-    name = start_run(plugin, workload_image, workspace, tool, "touch started; sleep 120")
+    name = start_run(plugin, workload_image, workspace, backend, "touch started; sleep 120")
     plugin.send(message(None, "exit"))
     _, _, status = plugin.finish()
     assert status == 1
@@ -176,9 +192,14 @@ def test_exit_without_shutdown_cleans_up(
 
 
 def test_sigterm_cleans_up(
-    tool: str, workload_image: str, workspace: Path, plugin: Plugin, private_tmp: Path
+    backend: RunBackend,
+    tool: str,
+    workload_image: str,
+    workspace: Path,
+    plugin: Plugin,
+    private_tmp: Path,
 ) -> None:
-    name = start_run(plugin, workload_image, workspace, tool, "touch started; sleep 120")
+    name = start_run(plugin, workload_image, workspace, backend, "touch started; sleep 120")
     plugin.process.send_signal(signal.SIGTERM)
     lines, _, status = plugin.finish()
     assert status == 0

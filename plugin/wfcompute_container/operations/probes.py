@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import secrets
 import shutil
@@ -81,6 +82,12 @@ REASON_EXECUTABLE_UNAVAILABLE = "runtime executable is unavailable"
 REASON_REDACTED = "runtime probe failed; details redacted"
 REASON_EMPTY = "runtime probe failed"
 REASON_GVISOR_UNAVAILABLE = "gVisor runtime runsc is unavailable"
+REASON_DOCKER_GVISOR_UNREGISTERED = "Docker daemon has no runsc runtime registered"
+REASON_DOCKER_GVISOR_NETWORK = (
+    "Docker daemon's runsc runtime does not set --network=none in its runtimeArgs"
+)
+# The daemon's registered OCI runtimes: ``{"runsc": {"path": ..., "runtimeArgs": [...]}}``.
+DOCKER_RUNTIMES_ARGS = ("info", "--format", "{{json .Runtimes}}")
 
 # Lower-case substrings that make a probe reason unshippable (go-plugin-behaviour §10.6): the
 # core public-text markers plus the auth words, so an auth failure never ships its details.
@@ -224,6 +231,35 @@ def docker_identity(info: str) -> RuntimeIdentity:
     return RuntimeIdentity(mode=mode, seccomp=seccomp)
 
 
+def docker_gvisor_problem(runtimes_json: bytes) -> str | None:
+    """Why ``docker info``'s ``{{json .Runtimes}}`` rules out gVisor runs (None: it does not)."""
+    try:
+        runtimes = json.loads(runtimes_json)
+    except ValueError:
+        runtimes = None
+    entry = runtimes.get(sandbox.GVISOR_RUNTIME) if isinstance(runtimes, dict) else None
+    if not isinstance(entry, dict):
+        return REASON_DOCKER_GVISOR_UNREGISTERED
+    args = entry.get("runtimeArgs") or []
+    if not isinstance(args, list) or not _sets_network_none([str(a) for a in args]):
+        return REASON_DOCKER_GVISOR_NETWORK
+    return None
+
+
+def _sets_network_none(args: list[str]) -> bool:
+    """runsc's flags (Go's flag package: one or two dashes, ``=`` or the next argument); the
+    last ``network`` flag wins."""
+    network = ""
+    for index, arg in enumerate(args):
+        name, sep, value = arg.lstrip("-").partition("=")
+        if not arg.startswith("-") or name != "network":
+            continue
+        if not sep:
+            value = args[index + 1] if index + 1 < len(args) else ""
+        network = value
+    return network == "none"
+
+
 def default_probes(
     generated_at: datetime | None = None,
     *,
@@ -233,7 +269,7 @@ def default_probes(
 ) -> list[ProbeOptions]:
     """The built-in probes: the reference three in its order, then the rootful podman and
     Docker Engine backends (what a Linux machine without Desktop or rootless mode has), then
-    gVisor under rootful podman."""
+    gVisor under podman and under Docker Engine."""
     rows = (
         (
             "podman-rootless",
@@ -286,14 +322,17 @@ def default_probes(
     ]
     # gVisor under rootful podman: the workload talks to gVisor's user-space kernel, never to
     # the host's, which is what a VM-backed container gives too (docs/SECURITY.md section 6).
-    gvisor = replace(
-        probes[3],
-        backend_id="podman-gvisor",
-        isolation_mode=RUNTIME_ISOLATION_VM_BACKED_CONTAINER,
-        runtime_name=sandbox.GVISOR_RUNTIME,
-        expected_identity="",
-    )
-    return [*probes, gvisor]
+    gvisor = [
+        replace(
+            probes[index],
+            backend_id=backend_id,
+            isolation_mode=RUNTIME_ISOLATION_VM_BACKED_CONTAINER,
+            runtime_name=sandbox.GVISOR_RUNTIME,
+            expected_identity="",
+        )
+        for index, backend_id in ((3, "podman-gvisor"), (4, "docker-gvisor"))
+    ]
+    return [*probes, *gvisor]
 
 
 DEFAULT_BACKEND_IDS: tuple[str, ...] = tuple(p.backend_id for p in default_probes())
@@ -407,7 +446,11 @@ class _Probe:
         if executable is None:
             self.fail(STATUS_UNSUPPORTED, REASON_EXECUTABLE_UNAVAILABLE)
             return
-        if options.gvisor and self.runner.look_path(sandbox.GVISOR_RUNTIME) is None:
+        if (
+            options.gvisor
+            and options.tool == "podman"
+            and self.runner.look_path(sandbox.GVISOR_RUNTIME) is None
+        ):
             self.fail(STATUS_UNSUPPORTED, REASON_GVISOR_UNAVAILABLE)
             return
         if not await self._identity_matches():
@@ -431,6 +474,8 @@ class _Probe:
                 return
             report.version = version
         if not await self._server_identity_matches():
+            return
+        if options.gvisor and options.tool == "docker" and not await self._docker_gvisor():
             return
         identity = await self._runtime_identity()
         self.identity_problem = self._identity_problem(identity)
@@ -590,6 +635,23 @@ class _Probe:
         if outcome.error is not None:
             return True
         return self._judge_identity(identify_runtime(outcome.stdout), "engine")
+
+    async def _docker_gvisor(self) -> bool:
+        """The daemon runs ``--runtime runsc`` only where the operator registered it, and
+        gVisor starts under ``--network none`` only with its own network off: Docker has no
+        per-run runtime flag, so the registration must carry ``--network=none``."""
+        options = self.options
+        outcome = await self.runner.run(
+            [options.command, *options.runtime_scope_args, *DOCKER_RUNTIMES_ARGS]
+        )
+        if outcome.error is not None:
+            self.fail(STATUS_DEGRADED, _failure_reason("docker info failed", outcome))
+            return False
+        problem = docker_gvisor_problem(outcome.stdout)
+        if problem is not None:
+            self.fail(STATUS_UNSUPPORTED, problem)
+            return False
+        return True
 
     async def _runtime_identity(self) -> RuntimeIdentity:
         """What the runtime says about its own mode (``podman info``, ``docker info``)."""
