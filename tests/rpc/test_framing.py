@@ -7,6 +7,8 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.rpc.harness import ToyServer, error_of, request
 
 Spawn = Callable[..., ToyServer]
@@ -169,3 +171,12 @@ def test_large_responses_are_written_whole_past_the_pipe_buffer(spawn: Spawn) ->
     answers = server.recv_by_id(3)
     for i, payload in enumerate(payloads):
         assert answers[i]["result"] == {"p": payload}
+
+
+def test_the_default_encoder_is_plain_compact_json() -> None:
+    """The engine carries no JSON dialect of its own: the plugin passes Go's (marshal_bytes)."""
+    from wfcompute_container.rpc.engine import plain_json
+
+    assert plain_json({"a": [1, "é<"], "b": None}) == '{"a":[1,"é<"],"b":null}'.encode()
+    with pytest.raises(ValueError):
+        plain_json(float("nan"))

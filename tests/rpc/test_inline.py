@@ -10,7 +10,7 @@ from tests.rpc.harness import ToyServer, notification, request, wait_for_file
 Spawn = Callable[..., ToyServer]
 
 
-def test_inline_answer_carries_the_request_and_never_reaches_the_task_handler(
+def test_inline_answer_carries_the_request(
     spawn: Spawn,
 ) -> None:
     server = spawn()

@@ -23,10 +23,10 @@ sys.path.insert(0, str(_REPO / "plugin"))
 
 import anyio  # noqa: E402
 
+from wfcompute_container.goparity.jsonenc import marshal_bytes  # noqa: E402
 from wfcompute_container.rpc import (  # noqa: E402
     EngineConfig,
     Handler,
-    InlineHandler,
     RpcError,
     configure_logging,
     current_request,
@@ -133,7 +133,7 @@ def build_handlers(stdin_fd: int) -> tuple[dict[str, Handler], Handler]:
         return {"via": "task", "params": params}
 
     handlers: dict[str, Handler] = {
-        **{name: ran_as_task for name in INLINE},
+        **INLINE,
         "lookup_breaks": ran_as_task,
         "echo": echo,
         "block": block,
@@ -165,7 +165,7 @@ def _now_not_json(params: Any) -> Any:
     return {"value": float("inf")}
 
 
-INLINE: dict[str, InlineHandler] = {
+INLINE: dict[str, Handler] = {
     "now": _now,
     "now_fail": _now_fail,
     "now_crash": _now_crash,
@@ -173,11 +173,11 @@ INLINE: dict[str, InlineHandler] = {
 }
 
 
-def inline_lookup(method: str) -> InlineHandler | None:
-    """Inline handlers by name; the lookup itself fails for `lookup_breaks`."""
+def inline_lookup(method: str) -> bool:
+    """The inline methods; the lookup itself fails for `lookup_breaks`."""
     if method == "lookup_breaks":
         raise RuntimeError("no inline handler table")
-    return INLINE.get(method)
+    return method in INLINE
 
 
 def main() -> int:
@@ -212,6 +212,7 @@ def main() -> int:
             stdin_fd=stdin_fd,
             stdout_fd=stdout_fd,
             inline=inline_lookup,
+            encode=marshal_bytes,
         )
 
     return anyio.run(run)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import partial
+import inspect
 from typing import Any
 
 import anyio
@@ -80,33 +79,26 @@ INLINE_METHODS = {
 
 def test_only_pure_methods_run_inline() -> None:
     server = PluginServer(ServerSettings())
-    inline = {name for name in server.names if server.inline_handler(name) is not None}
+    inline = {name for name in server.names if server.is_inline(name)}
     assert inline == INLINE_METHODS
 
 
-def test_inline_and_task_paths_give_the_same_answers() -> None:
+def test_one_handler_answers_inline_methods_at_once_and_others_as_awaitables() -> None:
+    """The engine's only per-method choice is where to call: an inline method's handler
+    returns its checked answer (or raises its wire error) at once; any other's returns an
+    awaitable that does the same checks."""
     server = PluginServer(ServerSettings())
-    calls: list[tuple[str, Any]] = [
-        ("digest.validate", {"digest": "sha256:" + "a" * 64}),
-        ("digest.parse_marker", {"output": "WORKFLOW_COMPUTE_BUILD_DIGEST=sha256:" + "b" * 64}),
-        ("env.resolve", {"workload_kind": "command", "env": [], "resolved": {}}),
-        ("adapters.contract", {"adapter_id": "nope", "descriptor": {}}),
-        ("env.resolve", {"workload_kind": "command", "env": [{"name": "1x"}], "resolved": {}}),
-    ]
+    answered = server.handler("digest.validate")({"digest": "sha256:" + "a" * 64})
+    assert answered == {"valid": True}
+    with pytest.raises(RpcError) as refused:
+        server.handler("env.resolve")(
+            {"workload_kind": "command", "env": [{"name": "1x"}], "resolved": {}}
+        )
+    assert refused.value.code == -32010
+    pending = server.handler("plugin.manifest")(None)
+    assert inspect.isawaitable(pending)
 
-    def outcome(call: Callable[[], Any]) -> Any:
-        try:
-            return ("result", call())
-        except RpcError as exc:
-            return ("error", exc.code, exc.message, exc.data)
+    async def finish() -> Any:
+        return await pending
 
-    for name, params in calls:
-        inline = server.inline_handler(name)
-        assert inline is not None
-        task = server.handler(name)
-
-        async def as_task(task: Any = task, params: Any = params) -> Any:
-            return await task(params)
-
-        inline_outcome = outcome(partial(inline, params))
-        assert inline_outcome == outcome(partial(anyio.run, as_task)), name
+    assert anyio.run(finish)["name"] == "workflow-plugin-compute-container"

@@ -95,7 +95,7 @@ def test_every_method_is_served_by_its_area_module() -> None:
 
 
 def test_serving_does_not_import_jsonschema_until_an_instance_is_invalid() -> None:
-    # Start-up cost: the compiled predicates answer valid instances; jsonschema (a quarter
+    # Start-up cost: jsonschema-rs answers valid instances; python-jsonschema (a quarter
     # of the import time) is loaded only to write an invalid instance's error texts.
     script = """
 import sys

@@ -3,7 +3,7 @@
 from wfcompute_container.rpc.engine import (
     EngineConfig,
     Handler,
-    InlineHandler,
+    InlineLookup,
     current_request,
     reserve_answer_memory,
     serve,
@@ -15,7 +15,7 @@ from wfcompute_container.rpc.stdio import protect_stdin, protect_stdout
 __all__ = [
     "EngineConfig",
     "Handler",
-    "InlineHandler",
+    "InlineLookup",
     "RpcError",
     "configure_logging",
     "current_request",

@@ -14,8 +14,10 @@ It knows the protocol and its lifecycle, nothing of what the methods do. Shape:
 - a queued request is "in flight" for duplicate ids and `shutdown` (which waits for it);
   cancelling it (`$/cancelRequest`, or a stop) answers it `-32800` at once and it is never
   started. `shutdown` itself takes no slot;
-- methods the application declares inline never wait, so they are answered on the reader
-  itself (a `$/cancelRequest` can only find them finished; a task would cost more);
+- every request takes the same path (`_run_request`): routed, called, encoded, delivered.
+  The one per-method choice is where: a method the application declares inline never
+  waits, so the reader runs it itself instead of starting a task (a `$/cancelRequest` can
+  only find it finished; a task would cost more);
 - one writer task, fed by a memory stream, so responses are never interleaved;
 - watchers for SIGTERM/SIGINT and for the host closing our stdout.
 
@@ -30,22 +32,23 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import enum
-import functools
+import inspect
+import json
 import logging
 import os
 import signal
 import threading
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, NamedTuple
 
 import anyio
 import anyio.lowlevel
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from wfcompute_container.goparity.jsonenc import marshal, marshal_bytes
 from wfcompute_container.rpc import errors
 from wfcompute_container.rpc.envelope import (
     InvalidMessage,
@@ -68,18 +71,27 @@ from wfcompute_container.rpc.limits import (
 from wfcompute_container.rpc.stdio import protect_stdin as protect_stdin
 from wfcompute_container.rpc.stdio import protect_stdout as protect_stdout
 
-Handler = Callable[[Any], Awaitable[Any]]
-"""Receives the raw params (a dict, or None when absent); returns a JSON-ready value."""
+Handler = Callable[[Any], Awaitable[Any] | Any]
+"""Receives the raw params (a dict, or None when absent); returns a JSON-ready value, or an
+awaitable of one. An inline method's handler returns the value itself."""
 
-InlineHandler = Callable[[Any], Any]
-"""As Handler, but synchronous: it must not block (no I/O, no waiting)."""
-
-InlineLookup = Callable[[str], InlineHandler | None]
-"""The inline handler for a method, or None when it runs as a task."""
+InlineLookup = Callable[[str], bool]
+"""Whether a method is inline: its handler returns at once, without blocking (no I/O, no
+waiting), so the reader calls it instead of starting a task."""
 
 
-def _no_inline(method: str) -> InlineHandler | None:
-    return None
+def _no_inline(method: str) -> bool:
+    return False
+
+
+Encoder = Callable[[Any], bytes]
+"""A JSON value as one line's bytes (no newline); raises TypeError or ValueError for a value
+it cannot encode. The application chooses the JSON dialect; the engine only frames it."""
+
+
+def plain_json(value: Any) -> bytes:
+    """The default encoder: compact UTF-8 JSON, refusing NaN and infinities."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
 
 ParamsCheck = Callable[[Any], None]
@@ -128,8 +140,10 @@ class EngineConfig:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
 
 
-@dataclass(frozen=True)
-class RequestInfo:
+class RequestInfo(NamedTuple):
+    """The request a handler is answering (``current_request``); a tuple because one is made
+    for every request."""
+
     id: RequestId
     method: str
 
@@ -214,15 +228,23 @@ class _Line:
     waiting: int = 0
 
 
-@dataclass(eq=False)
+# The scope of an inline request (a cancel scope costs more to make and enter than a small
+# request costs to answer).
+_NO_SCOPE: contextlib.nullcontext[None] = contextlib.nullcontext()
+
+
+@dataclass(eq=False, slots=True)
 class _InFlight:
-    """A received request not yet answered: queued, or running in its own task."""
+    """A received request not yet answered: queued, running in its own task, or (inline)
+    running on the reader."""
 
     request: Request
     handler: Handler
     deliver: Deliver
     line: _Line
-    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    inline: bool = False
+    """Runs on the reader: it never waits, so nothing can cancel it and it needs no scope."""
+    scope: anyio.CancelScope | contextlib.nullcontext[None] = _NO_SCOPE
     cancel_reason: str = "request cancelled"
     holds_slot: bool = False
     queued: bool = False
@@ -326,8 +348,11 @@ class _Engine:
         log: logging.Logger,
         inline: InlineLookup = _no_inline,
         check_shutdown: ParamsCheck = _accept_params,
+        encode: Encoder = plain_json,
     ) -> None:
         self._handlers = handlers
+        self._encode_json = encode
+        self._inline_methods: dict[str, bool] = {}  # the answers of `inline`, per method
         self._inline = inline
         self._check_shutdown = check_shutdown
         self._initialize = initialize
@@ -450,6 +475,7 @@ class _Engine:
 
     def _admit(self, entry: _InFlight) -> None:
         """Start a received request now, or queue it until a slot frees."""
+        entry.scope = anyio.CancelScope()
         self._inflight[id_key(entry.request.id)] = entry
         if entry.request.method == SHUTDOWN:  # a control message: it takes no slot
             self._start(entry)
@@ -486,6 +512,7 @@ class _Engine:
     def _cancel(self, entry: _InFlight, reason: str) -> None:
         """Cancel a request; a queued one leaves the queue and is answered unstarted."""
         entry.cancel_reason = reason
+        assert isinstance(entry.scope, anyio.CancelScope)  # only admitted requests are found
         entry.scope.cancel()
         if entry.queued:
             self._unqueue(entry)
@@ -562,7 +589,7 @@ class _Engine:
         entry.reserved += await self._answer_budget.acquire(nbytes)
 
     async def _send_error(self, request_id: RequestId | None, error: RpcError) -> None:
-        await self._send(marshal_bytes(_error_response(request_id, error)))
+        await self._send(self._encode_json(_error_response(request_id, error)))
 
     # ----- watchers --------------------------------------------------------------------
 
@@ -633,14 +660,7 @@ class _Engine:
     async def _process_single(self, value: Any, line: _Line) -> None:
         route = self._route(value)
         if isinstance(route, _Dispatch):
-            answer = self._answer_inline(route.request)
-            if answer is not None:
-                await self._deliver(answer)
-                return
-            entry = _InFlight(route.request, route.handler, self._deliver, line)
-            self._admit(entry)
-            if route.request.method == INITIALIZE:
-                await self._interruptible(entry.wait_done)
+            await self._dispatch(_InFlight(route.request, route.handler, self._deliver, line))
         elif route is not None:
             await self._send(route)
 
@@ -654,18 +674,34 @@ class _Engine:
         for index, value in enumerate(values):
             route = self._route(value)
             if isinstance(route, _Dispatch):
-                answer = self._answer_inline(route.request)
-                if answer is not None:
-                    reply.add(index, answer)
-                    continue
                 reply.expect()
-                entry = _InFlight(route.request, route.handler, reply.deliverer(index), line)
-                self._admit(entry)
-                if route.request.method == INITIALIZE:
-                    await self._interruptible(entry.wait_done)
+                deliver = reply.deliverer(index)
+                await self._dispatch(_InFlight(route.request, route.handler, deliver, line))
             elif route is not None:
                 reply.add(index, route)
         await reply.seal()
+
+    async def _dispatch(self, entry: _InFlight) -> None:
+        """Run an inline request here on the reader, else admit it to run in a task
+        (``initialize`` is waited for: nothing else is read before it is answered)."""
+        if self._runs_inline(entry.request.method):
+            entry.inline = True
+            await self._run_request(entry)
+            return
+        self._admit(entry)
+        if entry.request.method == INITIALIZE:
+            await self._interruptible(entry.wait_done)
+
+    def _runs_inline(self, method: str) -> bool:
+        known = self._inline_methods.get(method)
+        if known is not None:
+            return known
+        try:
+            inline = method not in (INITIALIZE, SHUTDOWN) and self._inline(method)
+        except Exception:  # run as a task: its call reports whatever made the lookup fail
+            return False
+        self._inline_methods[method] = inline
+        return inline
 
     # ----- routing ---------------------------------------------------------------------
 
@@ -673,14 +709,14 @@ class _Engine:
         """What to do with one message: dispatch it, answer it at once (encoded), or nothing."""
         message = read_message(value)
         if isinstance(message, InvalidMessage):
-            return marshal_bytes(_error_response(message.id, message.error))
+            return self._encode_json(_error_response(message.id, message.error))
         if isinstance(message, Notification):
             self._notify(message)
             return None
         request = message
         error = self._request_error(request)
         if error is not None:
-            return marshal_bytes(_error_response(request.id, error))
+            return self._encode_json(_error_response(request.id, error))
         if request.method == INITIALIZE:
             handler = self._initialize
         elif request.method == SHUTDOWN:
@@ -688,7 +724,7 @@ class _Engine:
             try:
                 self._check_shutdown(request.params)
             except RpcError as refused:
-                return marshal_bytes(_error_response(request.id, refused))
+                return self._encode_json(_error_response(request.id, refused))
             handler = self._shutdown_handler(request)
             self._phase = _Phase.SHUT_DOWN
         else:
@@ -699,7 +735,7 @@ class _Engine:
         """The answer a request gets without reaching a handler, in check order."""
         method = request.method
         if id_key(request.id) in self._inflight:
-            return errors.invalid_request(f"id {marshal(request.id)} is already in flight")
+            return errors.invalid_request(f"id {self._text(request.id)} is already in flight")
         if method in _NOTIFICATION_ONLY:
             return errors.invalid_request(f"{method} is a notification and must not have an id")
         if self._stopping:
@@ -726,7 +762,7 @@ class _Engine:
         elif message.method == CANCEL_REQUEST:
             self._cancel_request(message.params)
         else:
-            self._log.debug("ignoring notification %s", marshal(message.method))
+            self._log.debug("ignoring notification %s", self._text(message.method))
 
     def _cancel_request(self, params: Any) -> None:
         target = params.get("id") if isinstance(params, dict) else None
@@ -735,11 +771,11 @@ class _Engine:
             return
         entry = self._inflight.get(id_key(target))
         if entry is None:
-            self._log.debug("ignoring $/cancelRequest for id %s: not in flight", marshal(target))
+            self._log.debug("ignoring $/cancelRequest for id %s: not in flight", self._text(target))
             return
         state = "queued" if entry.queued else "running"
         self._log.debug(
-            "cancelling %s request %s (%s)", state, marshal(target), entry.request.method
+            "cancelling %s request %s (%s)", state, self._text(target), entry.request.method
         )
         self._cancel(entry, entry.cancel_reason)
 
@@ -757,29 +793,6 @@ class _Engine:
         return shutdown_when_idle
 
     # ----- running a request -----------------------------------------------------------
-
-    def _answer_inline(self, request: Request) -> bytes | None:
-        """The encoded answer of an inline method, computed now; None to run it as a task."""
-        method = request.method
-        if method in (INITIALIZE, SHUTDOWN):
-            return None
-        try:
-            handler = self._inline(method)
-        except Exception:  # the task path reports whatever made the lookup fail
-            return None
-        if handler is None:
-            return None
-        token = _current_request.set(RequestInfo(request.id, method))
-        try:
-            try:
-                response = _response(request.id, handler(request.params))
-            except RpcError as exc:
-                response = _error_response(request.id, exc)
-            except Exception as exc:
-                response = self._internal_error(request, exc, "the handler raised")
-        finally:
-            _current_request.reset(token)
-        return self._encode(request, response)[0]
 
     def _start(self, entry: _InFlight) -> None:
         """Run a request in its own task (one cancelled before it started is only answered)."""
@@ -821,14 +834,18 @@ class _Engine:
 
     async def _call(self, entry: _InFlight) -> dict[str, Any]:
         request = entry.request
-        if entry.scope.cancel_called:  # cancelled before it started: don't start it at all
+        if isinstance(entry.scope, anyio.CancelScope) and entry.scope.cancel_called:
+            # Cancelled before it started: don't start it at all.
             return _error_response(request.id, errors.cancelled(entry.cancel_reason))
         token = _current_request.set(RequestInfo(request.id, request.method))
-        reserver = _answer_reserver.set(functools.partial(self._reserve, entry))
+        # An inline handler cannot await, so it cannot reserve answer memory either.
+        reserver = None if entry.inline else _answer_reserver.set(partial(self._reserve, entry))
         try:
             with entry.scope:
                 try:
-                    result = await entry.handler(request.params)
+                    result = entry.handler(request.params)
+                    if not entry.inline and inspect.isawaitable(result):
+                        result = await result
                 except RpcError as exc:
                     return _error_response(request.id, exc)
                 except Exception as exc:
@@ -840,16 +857,21 @@ class _Engine:
             # Only reached when the scope caught its own cancellation.
             return _error_response(request.id, errors.cancelled(entry.cancel_reason))
         finally:
-            _answer_reserver.reset(reserver)
+            if reserver is not None:
+                _answer_reserver.reset(reserver)
             _current_request.reset(token)
+
+    def _text(self, value: Any) -> str:
+        """A value as the encoder writes it, for messages and logs."""
+        return self._encode_json(value).decode("utf-8", errors="replace")
 
     def _encode(self, request: Request, response: dict[str, Any]) -> tuple[bytes, bool]:
         """The response's line, and False when it had to be replaced by an internal error."""
         try:
-            return marshal_bytes(response), True
+            return self._encode_json(response), True
         except (TypeError, ValueError, RecursionError) as exc:
             fallback = self._internal_error(request, exc, "the handler's result is not JSON")
-            return marshal_bytes(fallback), False
+            return self._encode_json(fallback), False
 
     def _internal_error(self, request: Request, exc: BaseException, what: str) -> dict[str, Any]:
         """Log the traceback under a fresh error_id; only the id goes on the wire."""
@@ -858,7 +880,7 @@ class _Engine:
             "internal error (error_id=%s) in %s, id %s: %s",
             error_id,
             request.method,
-            marshal(request.id),
+            self._text(request.id),
             what,
             exc_info=exc,
         )
@@ -875,6 +897,7 @@ async def serve(
     log: logging.Logger | None = None,
     inline: InlineLookup = _no_inline,
     check_shutdown: ParamsCheck = _accept_params,
+    encode: Encoder = plain_json,
 ) -> int:
     """Serve until EOF/exit/signal; return the process exit status.
 
@@ -882,9 +905,11 @@ async def serve(
     owns `shutdown` (a `"shutdown"` entry in `handlers`, if any, runs once the other
     requests have finished, and its result is the answer), `exit` and `$/cancelRequest`.
     Cancellation reaches a handler as anyio cancellation: clean up in `finally` under
-    `anyio.CancelScope(shield=True)`. `inline` names the methods whose synchronous handler
-    is called on the reader instead (it is asked once per request; cache in it).
+    `anyio.CancelScope(shield=True)`. `inline` says which methods' handlers are called on
+    the reader instead of in a task (asked once per method; a lookup that raises is asked
+    again next time, and the request runs as a task).
     `check_shutdown` validates `shutdown`'s params before the server is marked shut down.
+    `encode` writes every response (the application's JSON rules; plain JSON by default).
     """
     reader = LineReader(stdin_fd, config.max_message_bytes)
     writer = LineWriter(stdout_fd)
@@ -898,6 +923,7 @@ async def serve(
             log or _DEFAULT_LOG,
             inline,
             check_shutdown,
+            encode,
         )
         return await engine.run()
     finally:

@@ -22,6 +22,7 @@ import anyio
 
 from .. import __version__
 from ..core.enums import PROTOCOL_VERSION
+from ..goparity.jsonenc import marshal_bytes
 from ..resources import data_path
 from ..rpc.engine import EngineConfig, serve
 from ..rpc.errors import RpcError, internal_error, invalid_params, new_error_id
@@ -161,7 +162,6 @@ class PluginServer:
         self.names = method_names_of(files)
         self.validators: dict[str, MethodValidators] = build_validators(self.names, files)
         self._defs: dict[str, AnyMethod] = {}
-        self._inline: dict[str, Callable[[Any], Any] | None] = {}
 
     def method_names(self) -> list[str]:
         return sorted([*self.names, *ENGINE_NOTIFICATIONS])
@@ -200,42 +200,34 @@ class PluginServer:
             raise internal_error(error_id)
         return wire
 
-    def handler(self, name: str) -> Callable[[Any], Awaitable[Any]]:
-        async def handle(raw_params: Any) -> Any:
+    def handler(self, name: str) -> Callable[[Any], Any]:
+        """The engine's handler of ``name``: params checked, the method called, its result
+        checked. An inline method's answer is returned at once, any other's awaited."""
+
+        def handle(raw_params: Any) -> Any:
             method = self.method(name)
             params = self._parse_params(method, raw_params)
             ctx = RequestContext(method=name, settings=self.settings, log=log)
             try:
                 result = method.handler(params, ctx)
-                if not method.inline:
-                    result = await result
             except _lazy().plugin_error as exc:
                 raise plugin_error_to_rpc(exc) from None
-            return self._check_result(name, to_result_json(result))
+            if method.inline:
+                return self._check_result(name, to_result_json(result))
+            return self._finish(name, result)
 
         return handle
 
-    def inline_handler(self, name: str) -> Callable[[Any], Any] | None:
-        """The synchronous handler of an inline method (for the engine), else None."""
-        if name not in self._inline:
-            method = self.method(name)
-            self._inline[name] = self._make_inline(method) if method.inline else None
-        return self._inline[name]
+    async def _finish(self, name: str, pending: Awaitable[Any]) -> Any:
+        try:
+            result = await pending
+        except _lazy().plugin_error as exc:
+            raise plugin_error_to_rpc(exc) from None
+        return self._check_result(name, to_result_json(result))
 
-    def _make_inline(self, method: AnyMethod) -> Callable[[Any], Any]:
-        name = method.name
-        plugin_error = _lazy().plugin_error
-
-        def handle_now(raw_params: Any) -> Any:
-            params = self._parse_params(method, raw_params)
-            ctx = RequestContext(method=name, settings=self.settings, log=log)
-            try:
-                result = method.handler(params, ctx)
-            except plugin_error as exc:
-                raise plugin_error_to_rpc(exc) from None
-            return self._check_result(name, to_result_json(result))
-
-        return handle_now
+    def is_inline(self, name: str) -> bool:
+        """Whether ``name`` is answered on the engine's reader (a plain ``def`` handler)."""
+        return self.method(name).inline
 
     async def initialize(self, raw_params: Any) -> Any:
         self._check_params("initialize", raw_params)
@@ -264,7 +256,7 @@ class PluginServer:
         self._check_params("shutdown", raw_params)
         return None
 
-    def handlers(self) -> dict[str, Callable[[Any], Awaitable[Any]]]:
+    def handlers(self) -> dict[str, Callable[[Any], Any]]:
         table = {
             name: self.handler(name)
             for name in self.names
@@ -293,8 +285,9 @@ async def run(settings: ServerSettings, *, stdin_fd: int = 0, stdout_fd: int = 1
             stdin_fd=stdin_fd,
             stdout_fd=stdout_fd,
             log=logging.getLogger("wfcompute.rpc"),
-            inline=server.inline_handler,
+            inline=server.is_inline,
             check_shutdown=server.check_shutdown_params,
+            encode=marshal_bytes,
         )
         background.cancel_scope.cancel()
     return status

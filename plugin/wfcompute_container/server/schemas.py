@@ -4,10 +4,11 @@ Source of truth: the pydantic params/result types declared in the method table. 
 `schemas/` are generated from them (`python -m wfcompute_container.server.schemas --write`)
 and committed, so hosts can read the contract without Python; a test regenerates them and
 fails when the committed files drift from the models. At start-up the committed files are
-loaded once and one validator per method is built: a compiled yes/no predicate, with
-jsonschema's validator (over a shared registry) made only when an instance is invalid and its
-error texts are needed, so serving does not wait for jsonschema's import. The files are
-meta-validated by `validate`, the tests and CI.
+loaded once and one validator per schema is built with jsonschema-rs (a maintained JSON
+Schema 2020-12 validator in Rust, over one registry of our files): it decides pass or fail.
+python-jsonschema writes the error texts of a failing instance only; it is imported the
+first time an instance fails, so serving does not wait for it. The files are meta-validated
+by `validate`, the tests and CI (with python-jsonschema).
 
 Layout: `methods/<method>.params.schema.json`, `methods/<method>.result.schema.json`,
 `types/<Type>.schema.json` (referenced by absolute `$id`), and the hand-written envelope
@@ -25,9 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import jsonschema_rs
+
 from ..resources import data_path
 from .registry import AnyMethod
-from .schema_compiler import compile_schema
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
@@ -174,42 +176,22 @@ def inline_refs(
 
 
 class SchemaValidator:
-    """A schema's compiled yes/no answer, with jsonschema's validator behind it.
-
-    `is_valid` is the compiled predicate when the schema is within the compiled subset (see
-    schema_compiler.py), else jsonschema's own; `iter_errors` is always jsonschema's, so
-    error texts do not depend on the fast path. The jsonschema validator is made the first
-    time it is needed.
-    """
+    """One schema's validators: jsonschema-rs answers yes or no, python-jsonschema (made the
+    first time an instance fails) says why."""
 
     def __init__(
         self,
         schema: Any,
         make_validator: Callable[[], Draft202012Validator],
-        *,
-        format_asserted: bool = False,
+        registry: jsonschema_rs.Registry | None = None,
     ) -> None:
         self.schema = schema
         self._make_validator = make_validator
         self._validator: Draft202012Validator | None = None
-        predicate = compile_schema(schema, format_asserted=format_asserted)
-        self.compiled = predicate is not None
-        self.is_valid: Callable[[Any], bool] = (
-            predicate if predicate is not None else self._jsonschema_is_valid
-        )
-
-    @classmethod
-    def of(cls, validator: Draft202012Validator) -> SchemaValidator:
-        """Over an existing jsonschema validator (its format checker is respected)."""
-        made = cls(
-            validator.schema,
-            lambda: validator,
-            format_asserted=validator.format_checker is not None,
-        )
-        made._validator = validator
-        if not made.compiled:
-            made.is_valid = validator.is_valid
-        return made
+        # Formats are annotations in 2020-12 (python-jsonschema asserts none without a
+        # format checker): the two must agree.
+        self._fast = jsonschema_rs.validator_for(schema, validate_formats=False, registry=registry)
+        self.is_valid: Callable[[Any], bool] = self._fast.is_valid
 
     @property
     def validator(self) -> Draft202012Validator:
@@ -217,11 +199,22 @@ class SchemaValidator:
             self._validator = self._make_validator()
         return self._validator
 
-    def _jsonschema_is_valid(self, instance: Any) -> bool:
-        return self.validator.is_valid(instance)
-
     def iter_errors(self, instance: Any) -> Iterator[ValidationError]:
         return self.validator.iter_errors(instance)
+
+    def fast_errors(self, instance: Any) -> list[tuple[str, str]]:
+        """jsonschema-rs's own errors as (pointer, description), for an instance the two
+        libraries judge differently (their regex dialects differ: ECMA-262 against Python's
+        ``re``). Described from the rule's name only: never the instance."""
+        return [
+            (_pointer(error.instance_path), f"fails the schema's {_rule_name(error)} rule")
+            for error in self._fast.iter_errors(instance)
+        ]
+
+
+def _rule_name(error: jsonschema_rs.ValidationError) -> str:
+    name = type(error.kind).__name__
+    return name[:1].lower() + name[1:]
 
 
 @dataclass(frozen=True)
@@ -245,6 +238,11 @@ def build_validators(
 ) -> dict[str, MethodValidators]:
     """One params and one result validator per method, built once and reused."""
     shared: list[Registry[Any]] = []
+    # Served schemas are self-contained (inline_refs); the registry answers what stays a
+    # `$ref` (a recursive type), for both libraries.
+    fast_registry = jsonschema_rs.Registry(
+        [(SCHEMA_BASE + rel, dict(schema)) for rel, schema in files.items()]
+    )
 
     def validator_for(schema: Any) -> SchemaValidator:
         def make() -> Draft202012Validator:
@@ -254,7 +252,7 @@ def build_validators(
                 shared.append(build_registry(files))
             return Draft202012Validator(schema, registry=shared[0])
 
-        return SchemaValidator(schema, make)
+        return SchemaValidator(schema, make, fast_registry)
 
     validators: dict[str, MethodValidators] = {}
     for name in methods:
@@ -282,6 +280,8 @@ def schema_errors(
     described = [
         (_pointer(e.absolute_path), describe_error(e)) for e in validator.iter_errors(instance)
     ]
+    if not described and isinstance(validator, SchemaValidator):
+        described = validator.fast_errors(instance) or [("", "fails its schema")]
     described.sort(key=lambda item: (item[0], item[1]))
     return [{"path": path, "message": message} for path, message in described]
 
