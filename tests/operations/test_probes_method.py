@@ -10,12 +10,12 @@ import anyio
 import pytest
 
 from wfcompute_container.errors import InvalidInput
-from wfcompute_container.server.methods_probe import (
-    METHODS,
+from wfcompute_container.operations.probe_selection import (
     RuntimeProbeParams,
     probe_options_from,
     run_probe,
 )
+from wfcompute_container.server.methods_probe import METHODS
 
 from .probe_fakes import FakeTool, install
 

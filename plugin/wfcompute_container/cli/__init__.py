@@ -159,7 +159,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_catalog(args: argparse.Namespace) -> int:
     from ..errors import PluginError
     from ..goparity.jsonenc import marshal_indent
-    from ..server.methods_metadata import adapters_catalog
+    from ..operations.catalog import adapters_catalog
 
     try:
         content = adapters_catalog()

@@ -88,7 +88,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
     from ..errors import PluginError
     from ..goparity.jsonenc import marshal_indent
-    from ..server.methods_probe import RuntimeProbeParams, RuntimeProbeResult, run_probe
+    from ..operations.probe_selection import RuntimeProbeParams, RuntimeProbeResult, run_probe
 
     image = args.conformance_image or os.environ.get(CONFORMANCE_IMAGE_ENV) or None
     params = RuntimeProbeParams(

@@ -7,126 +7,83 @@ Enum types are plain strings in Go and are not checked when decoding, so models 
 from __future__ import annotations
 
 PROTOCOL_VERSION = "compute.v1alpha1"
-NETWORK_AUDIT_PROTOCOL_VERSION = PROTOCOL_VERSION
 MAX_RUNTIME_RESULT_PREVIEW_BYTES = 16 * 1024
 
 # WorkloadKind
 WORKLOAD_COMMAND = "command"
 WORKLOAD_CONTAINER_BUILD = "container-build"
-WORKLOAD_DOCKER_COMPOSE_BUILD = "docker-compose-build"
-WORKLOAD_BENCHMARK = "benchmark"
-WORKLOAD_TRAINING = "training"
-WORKLOAD_SERVICE = "service"
-WORKLOAD_NODE_SERVICE = "node-service"
-WORKLOAD_CONTENT_CACHE = "content-cache"
-WORKLOAD_SUPERVISOR = "supervisor"
-WORKLOAD_PRODUCT_CAPTURE = "product-capture"
-WORKLOAD_PROVIDER = "provider"
-WORKLOAD_WASM_COMPONENT = "wasm-component"
 VALID_WORKLOAD_KINDS = frozenset(
     {
         WORKLOAD_COMMAND,
         WORKLOAD_CONTAINER_BUILD,
-        WORKLOAD_DOCKER_COMPOSE_BUILD,
-        WORKLOAD_BENCHMARK,
-        WORKLOAD_TRAINING,
-        WORKLOAD_SERVICE,
-        WORKLOAD_NODE_SERVICE,
-        WORKLOAD_CONTENT_CACHE,
-        WORKLOAD_SUPERVISOR,
-        WORKLOAD_PRODUCT_CAPTURE,
-        WORKLOAD_PROVIDER,
-        WORKLOAD_WASM_COMPONENT,
+        "docker-compose-build",
+        "benchmark",
+        "training",
+        "service",
+        "node-service",
+        "content-cache",
+        "supervisor",
+        "product-capture",
+        "provider",
+        "wasm-component",
     }
 )
 
 # RuntimeProfile
-RUNTIME_PROFILE_SANDBOXED_OCI = "sandboxed-oci-v1"
-RUNTIME_PROFILE_CONTAINER_BUILD = "container-build-v1"
-RUNTIME_PROFILE_SERVICE_OCI = "service-oci-v1"
-RUNTIME_PROFILE_WASM_COMPONENT = "wasm-component-v1"
-RUNTIME_PROFILE_BROWSER_WORKER = "browser-worker-wasm-v1"
 VALID_RUNTIME_PROFILES = frozenset(
     {
-        RUNTIME_PROFILE_SANDBOXED_OCI,
-        RUNTIME_PROFILE_CONTAINER_BUILD,
-        RUNTIME_PROFILE_SERVICE_OCI,
-        RUNTIME_PROFILE_WASM_COMPONENT,
-        RUNTIME_PROFILE_BROWSER_WORKER,
+        "sandboxed-oci-v1",
+        "container-build-v1",
+        "service-oci-v1",
+        "wasm-component-v1",
+        "browser-worker-wasm-v1",
     }
 )
 
 # ContainerRuntimeTool
-CONTAINER_RUNTIME_PODMAN = "podman"
-CONTAINER_RUNTIME_DOCKER = "docker"
-CONTAINER_RUNTIME_NERDCTL = "nerdctl"
-CONTAINER_RUNTIME_APPLE_CONTAINER = "apple-container"
 VALID_CONTAINER_RUNTIME_TOOLS = frozenset(
     {
-        CONTAINER_RUNTIME_PODMAN,
-        CONTAINER_RUNTIME_DOCKER,
-        CONTAINER_RUNTIME_NERDCTL,
-        CONTAINER_RUNTIME_APPLE_CONTAINER,
+        "podman",
+        "docker",
+        "nerdctl",
+        "apple-container",
     }
 )
 
 # ExecutionSecurityTier
-EXECUTION_TRUSTED_NATIVE = "trusted-native"
-EXECUTION_HARDENED_CONTAINER = "hardened-container"
-EXECUTION_SANDBOXED_CONTAINER = "sandboxed-container"
-EXECUTION_MICROVM = "microvm"
-EXECUTION_CONFIDENTIAL_CPU = "confidential-cpu"
-EXECUTION_CONFIDENTIAL_GPU = "confidential-gpu"
-EXECUTION_WASM_CAPABILITY = "wasm-capability"
 VALID_EXECUTION_SECURITY_TIERS = frozenset(
     {
-        EXECUTION_TRUSTED_NATIVE,
-        EXECUTION_HARDENED_CONTAINER,
-        EXECUTION_SANDBOXED_CONTAINER,
-        EXECUTION_MICROVM,
-        EXECUTION_CONFIDENTIAL_CPU,
-        EXECUTION_CONFIDENTIAL_GPU,
-        EXECUTION_WASM_CAPABILITY,
+        "trusted-native",
+        "hardened-container",
+        "sandboxed-container",
+        "microvm",
+        "confidential-cpu",
+        "confidential-gpu",
+        "wasm-capability",
     }
 )
 # Tiers that run no image/rootfs of their own, so need no image or rootfs digest.
-NATIVE_EXECUTION_TIERS = frozenset({EXECUTION_TRUSTED_NATIVE, EXECUTION_WASM_CAPABILITY})
+NATIVE_EXECUTION_TIERS = frozenset({"trusted-native", "wasm-capability"})
 
 # ProofTier
-PROOF_RECEIPT_ONLY = "receipt-only"
-PROOF_ARTIFACT_HASH = "artifact-hash"
-PROOF_REPLICATED_QUORUM = "replicated-quorum"
-PROOF_ATTESTED_RECEIPT = "attested-receipt"
-PROOF_ATTESTED_QUORUM = "attested-quorum"
-PROOF_ZK_REPLAY = "zk-replay"
 VALID_PROOF_TIERS = frozenset(
     {
-        PROOF_RECEIPT_ONLY,
-        PROOF_ARTIFACT_HASH,
-        PROOF_REPLICATED_QUORUM,
-        PROOF_ATTESTED_RECEIPT,
-        PROOF_ATTESTED_QUORUM,
-        PROOF_ZK_REPLAY,
+        "receipt-only",
+        "artifact-hash",
+        "replicated-quorum",
+        "attested-receipt",
+        "attested-quorum",
+        "zk-replay",
     }
 )
 
 # RuntimeAdapterKind
-RUNTIME_ADAPTER_EXECUTION = "execution"
-RUNTIME_ADAPTER_SERVICE_RUN = "service-run"
-RUNTIME_ADAPTER_SERVICE_SESSION = "service-session"
-VALID_RUNTIME_ADAPTER_KINDS = frozenset(
-    {RUNTIME_ADAPTER_EXECUTION, RUNTIME_ADAPTER_SERVICE_RUN, RUNTIME_ADAPTER_SERVICE_SESSION}
-)
-SERVICE_ADAPTER_KINDS = frozenset({RUNTIME_ADAPTER_SERVICE_RUN, RUNTIME_ADAPTER_SERVICE_SESSION})
-SERVICE_WORKLOAD_KINDS = frozenset({WORKLOAD_SERVICE, WORKLOAD_NODE_SERVICE})
+VALID_RUNTIME_ADAPTER_KINDS = frozenset({"execution", "service-run", "service-session"})
+SERVICE_ADAPTER_KINDS = frozenset({"service-run", "service-session"})
+SERVICE_WORKLOAD_KINDS = frozenset({"service", "node-service"})
 
 # RuntimeWorkspacePolicy
-RUNTIME_WORKSPACE_UNAVAILABLE = "unavailable"
-RUNTIME_WORKSPACE_OPTIONAL = "optional"
-RUNTIME_WORKSPACE_REQUIRED = "required"
-VALID_RUNTIME_WORKSPACE_POLICIES = frozenset(
-    {RUNTIME_WORKSPACE_UNAVAILABLE, RUNTIME_WORKSPACE_OPTIONAL, RUNTIME_WORKSPACE_REQUIRED}
-)
+VALID_RUNTIME_WORKSPACE_POLICIES = frozenset({"unavailable", "optional", "required"})
 
 # RuntimeBackendStatus
 RUNTIME_BACKEND_SUPPORTED = "supported"
@@ -137,97 +94,61 @@ VALID_RUNTIME_BACKEND_STATUSES = frozenset(
 )
 
 # RuntimeBackendFamily
-RUNTIME_BACKEND_FAMILY_PODMAN = "podman"
-RUNTIME_BACKEND_FAMILY_DOCKER = "docker"
-RUNTIME_BACKEND_FAMILY_NERDCTL = "nerdctl"
-RUNTIME_BACKEND_FAMILY_CONTAINERD = "containerd"
-RUNTIME_BACKEND_FAMILY_APPLE_CONTAINER = "apple-container"
-RUNTIME_BACKEND_FAMILY_HYPER_V = "hyper-v"
-RUNTIME_BACKEND_FAMILY_WSL = "wsl"
 VALID_RUNTIME_BACKEND_FAMILIES = frozenset(
     {
-        RUNTIME_BACKEND_FAMILY_PODMAN,
-        RUNTIME_BACKEND_FAMILY_DOCKER,
-        RUNTIME_BACKEND_FAMILY_NERDCTL,
-        RUNTIME_BACKEND_FAMILY_CONTAINERD,
-        RUNTIME_BACKEND_FAMILY_APPLE_CONTAINER,
-        RUNTIME_BACKEND_FAMILY_HYPER_V,
-        RUNTIME_BACKEND_FAMILY_WSL,
+        "podman",
+        "docker",
+        "nerdctl",
+        "containerd",
+        "apple-container",
+        "hyper-v",
+        "wsl",
     }
 )
 
 # RuntimeIsolationMode
-RUNTIME_ISOLATION_SHARED_KERNEL_CONTAINER = "shared-kernel-container"
 RUNTIME_ISOLATION_USER_NAMESPACE = "user-namespace"
 RUNTIME_ISOLATION_VM_BACKED_CONTAINER = "vm-backed-container"
-RUNTIME_ISOLATION_MICROVM = "microvm"
-RUNTIME_ISOLATION_CONFIDENTIAL_RUNTIME = "confidential-runtime"
 VALID_RUNTIME_ISOLATION_MODES = frozenset(
     {
-        RUNTIME_ISOLATION_SHARED_KERNEL_CONTAINER,
+        "shared-kernel-container",
         RUNTIME_ISOLATION_USER_NAMESPACE,
         RUNTIME_ISOLATION_VM_BACKED_CONTAINER,
-        RUNTIME_ISOLATION_MICROVM,
-        RUNTIME_ISOLATION_CONFIDENTIAL_RUNTIME,
+        "microvm",
+        "confidential-runtime",
     }
 )
 
 # RuntimeInstallBurden
 RUNTIME_INSTALL_BUNDLED = "bundled"
-RUNTIME_INSTALL_SYSTEM_INSTALLED = "system-installed"
-RUNTIME_INSTALL_DESKTOP_MANAGED = "desktop-managed"
-RUNTIME_INSTALL_WSL_HYPER_V = "wsl-hyper-v"
-RUNTIME_INSTALL_UNSUPPORTED = "unsupported"
 VALID_RUNTIME_INSTALL_BURDENS = frozenset(
     {
         RUNTIME_INSTALL_BUNDLED,
-        RUNTIME_INSTALL_SYSTEM_INSTALLED,
-        RUNTIME_INSTALL_DESKTOP_MANAGED,
-        RUNTIME_INSTALL_WSL_HYPER_V,
-        RUNTIME_INSTALL_UNSUPPORTED,
+        "system-installed",
+        "desktop-managed",
+        "wsl-hyper-v",
+        "unsupported",
     }
 )
 
 # ProviderCapabilityStatus
 PROVIDER_CAPABILITY_SUPPORTED = "supported"
-PROVIDER_CAPABILITY_DEGRADED = "degraded"
-PROVIDER_CAPABILITY_UNSUPPORTED = "unsupported"
-VALID_PROVIDER_CAPABILITY_STATUSES = frozenset(
-    {PROVIDER_CAPABILITY_SUPPORTED, PROVIDER_CAPABILITY_DEGRADED, PROVIDER_CAPABILITY_UNSUPPORTED}
-)
 
 # ResidueMode
-RESIDUE_MODE_ISOLATED = "isolated"
-RESIDUE_MODE_NONE = "none"
-RESIDUE_MODE_PROVIDER_BOUND = "provider-bound"
 RESIDUE_MODE_WORKER_BOUND = "worker-bound"
 RESIDUE_MODE_SESSION_BOUND = "session-bound"
 VALID_RESIDUE_MODES = frozenset(
     {
-        RESIDUE_MODE_ISOLATED,
-        RESIDUE_MODE_NONE,
-        RESIDUE_MODE_PROVIDER_BOUND,
+        "isolated",
+        "none",
+        "provider-bound",
         RESIDUE_MODE_WORKER_BOUND,
         RESIDUE_MODE_SESSION_BOUND,
     }
 )
 REUSABLE_RESIDUE_MODES = frozenset(
-    {RESIDUE_MODE_PROVIDER_BOUND, RESIDUE_MODE_WORKER_BOUND, RESIDUE_MODE_SESSION_BOUND}
+    {"provider-bound", RESIDUE_MODE_WORKER_BOUND, RESIDUE_MODE_SESSION_BOUND}
 )
 
-# RuntimePermission
-RUNTIME_PERMISSION_FORBIDDEN = "forbidden"
-RUNTIME_PERMISSION_EXPLICIT = "explicit"
-RUNTIME_PERMISSION_ALLOWED = "allowed"
-VALID_RUNTIME_PERMISSIONS = frozenset(
-    {RUNTIME_PERMISSION_FORBIDDEN, RUNTIME_PERMISSION_EXPLICIT, RUNTIME_PERMISSION_ALLOWED}
-)
-
-# Container-plugin constants (plugin side, not core).
-SANDBOXED_COMMAND_PROVIDER = "sandboxed-command"
-SANDBOXED_CONTAINER_BUILD_PROVIDER = "sandboxed-container-build"
-SANDBOXED_COMMAND_OPERATION = "run-sandboxed-command"
-SANDBOXED_CONTAINER_BUILD_OPERATION = "build-sandboxed-container"
-SANDBOX_NETWORK_NONE = "none"
-SANDBOX_NETWORK_BRIDGE = "bridge"
+# Plugin side, not core.
 DEFAULT_EXECUTOR_VERSION = "dev"

@@ -139,6 +139,15 @@ def load_catalog_text(
     return raw, RuntimeAdapterCatalogDocument.model_validate(raw)
 
 
+def adapters_catalog() -> dict[str, Any]:
+    """runtime-adapters.json as shipped, after the catalog rules accept it."""
+    raw, document = load_catalog_text()
+    problem = document.validation_error()
+    if problem:
+        raise InvalidInput(problem)
+    return raw
+
+
 def shipped_catalog() -> RuntimeAdapterCatalogDocument:
     """The shipped catalog, checked against the catalog rules."""
     _, document = load_catalog_text()

@@ -35,6 +35,10 @@ from ..core.enums import (
     RUNTIME_ISOLATION_USER_NAMESPACE,
     RUNTIME_ISOLATION_VM_BACKED_CONTAINER,
 )
+from ..core.enums import RUNTIME_BACKEND_DEGRADED as STATUS_DEGRADED
+from ..core.enums import RUNTIME_BACKEND_SUPPORTED as STATUS_SUPPORTED
+from ..core.enums import RUNTIME_BACKEND_UNSUPPORTED as STATUS_UNSUPPORTED
+from ..core.enums import RUNTIME_INSTALL_BUNDLED as INSTALL_BUNDLED
 from ..core.managed_bundle import ManagedRuntimeBundleDescriptor
 from ..core.resources import ResourceLimits
 from ..core.rules import NON_SHIPPABLE_MARKERS, public_text_errors
@@ -71,11 +75,6 @@ DEFAULT_CONFORMANCE_MEMORY_BYTES = 256 * 1024 * 1024
 SANDBOX_PIDS_LIMIT = 256
 WORKSPACE_TEMP_PREFIX = "wfcompute-runtime-probe-"
 CONTAINER_NAME_PREFIX = "wfcompute-probe-"
-
-STATUS_SUPPORTED = "supported"
-STATUS_DEGRADED = "degraded"
-STATUS_UNSUPPORTED = "unsupported"
-INSTALL_BUNDLED = "bundled"
 
 REASON_TIMED_OUT = "runtime probe timed out"
 REASON_EXECUTABLE_UNAVAILABLE = "runtime executable is unavailable"

@@ -12,7 +12,6 @@ methods, so a host gets its `initialize` answer without waiting for every import
 from __future__ import annotations
 
 import importlib
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from functools import cache
@@ -20,10 +19,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import anyio
 
-from .. import __version__
-from ..core.enums import PROTOCOL_VERSION
 from ..goparity.jsonenc import marshal_bytes
-from ..resources import data_path
+from ..operations.metadata import initialize_result
 from ..rpc.engine import EngineConfig, serve
 from ..rpc.errors import RpcError, internal_error, invalid_params, new_error_id
 from .registry import AnyMethod, RequestContext, ServerSettings
@@ -41,8 +38,6 @@ if TYPE_CHECKING:
     from ..errors import PluginError
 
 log = logging.getLogger("wfcompute.server")
-
-PLUGIN_NAME = "workflow-plugin-compute-container"
 
 # Wire codes of the domain error classes (PROTOCOL.md section 3).
 ERROR_CODES: dict[str, int] = {
@@ -146,13 +141,6 @@ def to_result_json(value: Any) -> Any:
     return lazy.to_wire_value(value)
 
 
-def _read_json_object(name: str) -> dict[str, Any]:
-    content = json.loads(data_path(name).read_text(encoding="utf-8"))
-    if not isinstance(content, dict):
-        raise ValueError(f"{name} must hold a JSON object")
-    return content
-
-
 class PluginServer:
     """Validated dispatch for every method; knows nothing of framing."""
 
@@ -231,20 +219,11 @@ class PluginServer:
 
     async def initialize(self, raw_params: Any) -> Any:
         self._check_params("initialize", raw_params)
-        manifest = _read_json_object("plugin.json")
-        catalog = _read_json_object("runtime-adapters.json")
-        result = {
-            "name": PLUGIN_NAME,
-            "version": __version__,
-            "description": manifest.get("description", ""),
-            "protocol_version": PROTOCOL_VERSION,
-            "methods": self.method_names(),
-            "host_owned_responsibilities": catalog.get("host_owned_responsibilities") or [],
-            "limits": {
-                "max_message_bytes": self.settings.max_message_bytes,
-                "max_concurrent_requests": self.settings.max_concurrent_requests,
-            },
-        }
+        result = initialize_result(
+            self.method_names(),
+            max_message_bytes=self.settings.max_message_bytes,
+            max_concurrent_requests=self.settings.max_concurrent_requests,
+        )
         return self._check_result("initialize", result)
 
     def check_shutdown_params(self, raw_params: Any) -> None:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from ..core.descriptors import RuntimeAdapterContract, RuntimeDescriptor
 from ..core.wire import RawJSON
-from ..errors import InvalidInput
-from ..operations.catalog import RuntimeAdapterCatalogDocument, adapter_contract, load_catalog_text
-from ..resources import data_path
+from ..operations.catalog import RuntimeAdapterCatalogDocument, adapter_contract, adapters_catalog
+from ..operations.metadata import plugin_manifest
 from .registry import AnyMethod, RequestContext, method
 
 
@@ -48,23 +46,6 @@ class AdapterContractParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     adapter_id: Literal["sandboxed-command", "sandboxed-container-build"]
     descriptor: RuntimeDescriptor
-
-
-def plugin_manifest() -> dict[str, Any]:
-    """plugin.json as shipped (key order kept)."""
-    content = json.loads(data_path("plugin.json").read_text(encoding="utf-8"))
-    if not isinstance(content, dict):
-        raise InvalidInput("plugin.json must be a JSON object")
-    return content
-
-
-def adapters_catalog() -> dict[str, Any]:
-    """runtime-adapters.json as shipped, after the catalog rules accept it."""
-    raw, document = load_catalog_text()
-    problem = document.validation_error()
-    if problem:
-        raise InvalidInput(problem)
-    return raw
 
 
 async def _manifest(_: None, ctx: RequestContext) -> RawJSON:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from ...core.enums import RUNTIME_INSTALL_BUNDLED
 from ...core.managed_bundle import ManagedRuntimeBundleDescriptor
 from ...errors import InvalidInput
 from ...goparity.paths import abs_path, join
@@ -23,7 +24,6 @@ from ..probes import (
     DEFAULT_CONFORMANCE_PROFILE,
     DEFAULT_RUNTIME_PROFILES,
     DEFAULT_VERSION_ARGS,
-    INSTALL_BUNDLED,
     ProbeOptions,
     managed_runtime_scope_name,
 )
@@ -75,7 +75,7 @@ def managed_containerd_probe_options(
         tool="nerdctl",
         command=installation.command_path if installation is not None else "",
         isolation_mode="user-namespace",
-        install_burden=INSTALL_BUNDLED,
+        install_burden=RUNTIME_INSTALL_BUNDLED,
         version_args=DEFAULT_VERSION_ARGS,
         conformance_image=conformance_image or DEFAULT_CONFORMANCE_IMAGE,
         conformance_command=tuple(conformance_command) or DEFAULT_CONFORMANCE_COMMAND,
