@@ -26,11 +26,9 @@ from tests.operations.managed_fixtures import (
     bundle_objects,
     catalog_document,
     catalog_from,
-    discard_key,
     file,
-    generate_key,
-    require_gnupg,
     signed_objects,
+    signing_key,
     zeros,
 )
 from wfcompute_container.errors import InvalidInput
@@ -48,10 +46,8 @@ BASE = "http://objects.invalid"
 
 @pytest.fixture(scope="module")
 def key() -> Iterator[SigningKey]:
-    require_gnupg()
-    generated = generate_key("Hostile FS <hostile@example.com>")
-    yield generated
-    discard_key(generated)
+    with signing_key("Hostile FS <hostile@example.com>") as generated:
+        yield generated
 
 
 @pytest.fixture(scope="module")

@@ -146,6 +146,18 @@ def discard_key(key: SigningKey) -> None:
     shutil.rmtree(key.home, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def signing_key(uid: str) -> Iterator[SigningKey]:
+    """A fresh signing key for ``uid`` (GnuPG required: a skip locally, a failure in CI),
+    discarded with its home afterwards."""
+    require_gnupg()
+    generated = generate_key(uid)
+    try:
+        yield generated
+    finally:
+        discard_key(generated)
+
+
 # --- archives -----------------------------------------------------------------------------------
 
 

@@ -17,10 +17,8 @@ from tests.operations.managed_fixtures import (
     SigningKey,
     bundle_objects,
     catalog_document,
-    discard_key,
-    generate_key,
-    require_gnupg,
     serve_objects,
+    signing_key,
 )
 from wfcompute_container.cli.managed import run, usage_text
 
@@ -147,10 +145,8 @@ def test_uninstall_needs_no_target_and_operation_errors_exit_1(tmp_path: Path) -
 
 @pytest.fixture(scope="module")
 def key() -> Iterator[SigningKey]:
-    require_gnupg()
-    generated = generate_key("CLI Release <cli@example.com>")
-    yield generated
-    discard_key(generated)
+    with signing_key("CLI Release <cli@example.com>") as generated:
+        yield generated
 
 
 def test_cli_lifecycle_through_the_plugin_binary(tmp_path: Path, key: SigningKey) -> None:

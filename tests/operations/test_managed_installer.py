@@ -38,6 +38,7 @@ from tests.operations.managed_fixtures import (
     revoked_public_key,
     serve_objects,
     sha256,
+    signing_key,
     snapshot,
     symlink,
     tar_gz,
@@ -55,18 +56,14 @@ REQUEST = BundleRequest(bundle_id=BUNDLE_ID, target_os="linux", target_arch="amd
 
 @pytest.fixture(scope="module")
 def key() -> Iterator[SigningKey]:
-    require_gnupg()
-    generated = generate_key("Test Release <release@example.com>")
-    yield generated
-    discard_key(generated)
+    with signing_key("Test Release <release@example.com>") as generated:
+        yield generated
 
 
 @pytest.fixture(scope="module")
 def other_key() -> Iterator[SigningKey]:
-    require_gnupg()
-    generated = generate_key("Someone Else <else@example.com>")
-    yield generated
-    discard_key(generated)
+    with signing_key("Someone Else <else@example.com>") as generated:
+        yield generated
 
 
 @pytest.fixture(scope="module")

@@ -19,11 +19,9 @@ from tests.operations.managed_fixtures import (
     bundle_objects,
     catalog_document,
     catalog_from,
-    discard_key,
     file,
-    generate_key,
-    require_gnupg,
     serve_objects,
+    signing_key,
 )
 from tests.operations.probe_fakes import FACT_DETAILS, FULL_EVIDENCE, FakeTool, calls
 from wfcompute_container.operations.managed import (
@@ -127,10 +125,8 @@ def test_installation_requires_root() -> None:
 
 @pytest.fixture(scope="module")
 def key() -> Iterator[SigningKey]:
-    require_gnupg()
-    generated = generate_key("Probe Release <probe@example.com>")
-    yield generated
-    discard_key(generated)
+    with signing_key("Probe Release <probe@example.com>") as generated:
+        yield generated
 
 
 def test_probe_of_an_installed_bundle(tmp_path: Path, key: SigningKey) -> None:
