@@ -228,11 +228,6 @@ class _Line:
     waiting: int = 0
 
 
-# The scope of an inline request (a cancel scope costs more to make and enter than a small
-# request costs to answer).
-_NO_SCOPE: contextlib.nullcontext[None] = contextlib.nullcontext()
-
-
 @dataclass(eq=False, slots=True)
 class _InFlight:
     """A received request not yet answered: queued, running in its own task, or (inline)
@@ -243,8 +238,10 @@ class _InFlight:
     deliver: Deliver
     line: _Line
     inline: bool = False
-    """Runs on the reader: it never waits, so nothing can cancel it and it needs no scope."""
-    scope: anyio.CancelScope | contextlib.nullcontext[None] = _NO_SCOPE
+    """Runs on the reader: it never waits, so nothing can cancel it and it needs no scope (a
+    cancel scope costs more to make and enter than a small request costs to answer)."""
+    scope: anyio.CancelScope | None = None
+    """Made when the request is admitted to run as a task."""
     cancel_reason: str = "request cancelled"
     holds_slot: bool = False
     queued: bool = False
@@ -512,7 +509,7 @@ class _Engine:
     def _cancel(self, entry: _InFlight, reason: str) -> None:
         """Cancel a request; a queued one leaves the queue and is answered unstarted."""
         entry.cancel_reason = reason
-        assert isinstance(entry.scope, anyio.CancelScope)  # only admitted requests are found
+        assert entry.scope is not None  # only admitted requests are in flight
         entry.scope.cancel()
         if entry.queued:
             self._unqueue(entry)
@@ -801,6 +798,8 @@ class _Engine:
 
     async def _run_request(self, entry: _InFlight) -> None:
         request = entry.request
+        # An inline request was never in flight (its id is free as soon as it is answered).
+        key = None if entry.inline else id_key(request.id)
         line: int | None = None  # which line sent to the writer is this request's answer
         try:
             response = await self._call(entry)
@@ -809,12 +808,14 @@ class _Engine:
                 self._phase = _Phase.READY
             del response
             # Forget the id before answering: a host may reuse it as soon as it has the answer.
-            self._inflight.pop(id_key(request.id), None)
+            if key is not None:
+                self._inflight.pop(key, None)
             await entry.deliver(encoded)
             line = self._lines_sent
             del encoded
         finally:
-            self._inflight.pop(id_key(request.id), None)
+            if key is not None:
+                self._inflight.pop(key, None)
             if entry.holds_slot:
                 entry.holds_slot = False
                 self._release_slot()
@@ -834,28 +835,30 @@ class _Engine:
 
     async def _call(self, entry: _InFlight) -> dict[str, Any]:
         request = entry.request
-        if isinstance(entry.scope, anyio.CancelScope) and entry.scope.cancel_called:
+        scope = entry.scope
+        if scope is not None and scope.cancel_called:
             # Cancelled before it started: don't start it at all.
             return _error_response(request.id, errors.cancelled(entry.cancel_reason))
         token = _current_request.set(RequestInfo(request.id, request.method))
         # An inline handler cannot await, so it cannot reserve answer memory either.
         reserver = None if entry.inline else _answer_reserver.set(partial(self._reserve, entry))
         try:
-            with entry.scope:
-                try:
-                    result = entry.handler(request.params)
-                    if not entry.inline and inspect.isawaitable(result):
-                        result = await result
-                except RpcError as exc:
-                    return _error_response(request.id, exc)
-                except Exception as exc:
-                    wrapped = _only_rpc_error(exc) if isinstance(exc, BaseExceptionGroup) else None
-                    if wrapped is not None:
-                        return _error_response(request.id, wrapped)
-                    return self._internal_error(request, exc, "the handler raised")
+            if scope is None:  # inline: the handler's value is the answer
+                return _response(request.id, entry.handler(request.params))
+            with scope:
+                result = entry.handler(request.params)
+                if inspect.isawaitable(result):
+                    result = await result
                 return _response(request.id, result)
             # Only reached when the scope caught its own cancellation.
             return _error_response(request.id, errors.cancelled(entry.cancel_reason))
+        except RpcError as exc:
+            return _error_response(request.id, exc)
+        except Exception as exc:
+            wrapped = _only_rpc_error(exc) if isinstance(exc, BaseExceptionGroup) else None
+            if wrapped is not None:
+                return _error_response(request.id, wrapped)
+            return self._internal_error(request, exc, "the handler raised")
         finally:
             if reserver is not None:
                 _answer_reserver.reset(reserver)
