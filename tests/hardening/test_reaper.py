@@ -233,16 +233,16 @@ def test_a_start_beside_a_live_plugin_leaves_its_run_alone(tmp_path: Path, tool:
 def test_a_killed_plugins_gvisor_run_is_reaped_with_its_sandbox(tmp_path: Path, tool: str) -> None:
     """SIGKILL the plugin mid-run under runsc: `leftovers --reap` removes the container, and
     gVisor's sandbox process on the host goes with it; the secret env file is gone."""
-    require_backend(RunBackend(tool, "runsc"))
+    gvisor = RunBackend(tool, "runsc")
+    require_backend(gvisor)
     gvisor_image = ensure_image(tool, "workload")
     state = tmp_path / "state"
     workspace = tmp_path / "ws"
     workspace.mkdir()
     params = command_run_params(
-        workspace, tool, gvisor_image, ["sh", "-c", "touch started; sleep 600"],
+        workspace, gvisor, gvisor_image, ["sh", "-c", "touch started; sleep 600"],
         {"TOKEN": CANARY},
     )  # fmt: skip
-    params["runtime"]["runtime_name"] = "runsc"
     instance = start_and_kill(tmp_path, state, "command.run", params, workspace / "started")
     (name,) = labelled(tool, instance)
     pid = subprocess.run(
