@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import plugin_argv, require_runtime
-from tests.fixtures.run_backends import TOOLS, RunBackend
+from tests.fixtures.run_backends import RUN_BACKENDS, TOOLS, RunBackend
 from tests.fixtures.sandbox_images import ensure_image, require_backend
 from wfcompute_container.runtime_io.instance_state import LABEL_INSTANCE
 
@@ -156,17 +156,23 @@ def leftovers(state: Path, *args: str) -> tuple[int, Any]:
     return done.returncode, json.loads(done.stdout)
 
 
-@pytest.mark.parametrize("tool", TOOLS)
-def test_leftovers_shows_then_reaps_a_killed_command_run(tmp_path: Path, tool: str) -> None:
-    require_runtime(tool)
+@pytest.mark.parametrize("backend", RUN_BACKENDS, ids=str)
+def test_leftovers_shows_then_reaps_a_killed_command_run(
+    tmp_path: Path, backend: RunBackend
+) -> None:
+    """SIGKILL the plugin mid-run: `leftovers` shows what it left, `--reap` removes the
+    container and the secret env file; under runsc, gVisor's sandbox process goes too."""
+    require_backend(backend)
+    tool = backend.tool
     image = ensure_image(tool, "workload")
     state = tmp_path / "state"
     workspace = tmp_path / "ws"
     workspace.mkdir()
     params = command_run_params(
-        workspace, tool, image, ["sh", "-c", "touch started; sleep 600"], {"TOKEN": CANARY}
+        workspace, backend, image, ["sh", "-c", "touch started; sleep 600"], {"TOKEN": CANARY}
     )
     instance = start_and_kill(tmp_path, state, "command.run", params, workspace / "started")
+    sandbox_pid = gvisor_sandbox_pid(tool, instance) if backend.gvisor else None
 
     status, shown = leftovers(state)
     assert status == 1
@@ -186,6 +192,22 @@ def test_leftovers_shows_then_reaps_a_killed_command_run(tmp_path: Path, tool: s
     assert not (state / instance).exists()
     status, after = leftovers(state)
     assert (status, after["instances"]) == (0, [])
+    if sandbox_pid is not None:
+        assert (
+            not Path(f"/proc/{sandbox_pid}").exists()
+            or b"runsc-sandbox" not in Path(f"/proc/{sandbox_pid}/cmdline").read_bytes()
+        )
+
+
+def gvisor_sandbox_pid(tool: str, instance: str) -> str:
+    """The host pid of the instance's one container: gVisor's runsc-sandbox process."""
+    (name,) = labelled(tool, instance)
+    pid = subprocess.run(
+        [tool, "inspect", "--format", "{{.State.Pid}}", name],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    assert Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].endswith(b"runsc-sandbox")
+    return pid
 
 
 @pytest.mark.parametrize("tool", TOOLS)
@@ -227,37 +249,3 @@ def test_a_start_beside_a_live_plugin_leaves_its_run_alone(tmp_path: Path, tool:
         assert base64.b64decode(answer["result"]["stdout"]).decode() == CANARY
     finally:
         live.kill()
-
-
-@pytest.mark.parametrize("tool", TOOLS)
-def test_a_killed_plugins_gvisor_run_is_reaped_with_its_sandbox(tmp_path: Path, tool: str) -> None:
-    """SIGKILL the plugin mid-run under runsc: `leftovers --reap` removes the container, and
-    gVisor's sandbox process on the host goes with it; the secret env file is gone."""
-    gvisor = RunBackend(tool, "runsc")
-    require_backend(gvisor)
-    gvisor_image = ensure_image(tool, "workload")
-    state = tmp_path / "state"
-    workspace = tmp_path / "ws"
-    workspace.mkdir()
-    params = command_run_params(
-        workspace, gvisor, gvisor_image, ["sh", "-c", "touch started; sleep 600"],
-        {"TOKEN": CANARY},
-    )  # fmt: skip
-    instance = start_and_kill(tmp_path, state, "command.run", params, workspace / "started")
-    (name,) = labelled(tool, instance)
-    pid = subprocess.run(
-        [tool, "inspect", "--format", "{{.State.Pid}}", name],
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
-    assert Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].endswith(b"runsc-sandbox")
-
-    status, reaped = leftovers(state, "--reap")
-    assert status == 0, reaped
-    (found,) = reaped["instances"]
-    assert found["removed"] and found["containers_left"] == []
-    assert labelled(tool, instance) == []
-    assert files_holding(state, CANARY) == []
-    assert (
-        not Path(f"/proc/{pid}").exists()
-        or b"runsc-sandbox" not in Path(f"/proc/{pid}/cmdline").read_bytes()
-    )

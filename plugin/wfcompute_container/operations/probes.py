@@ -319,8 +319,9 @@ def default_probes(
         )
         for backend_id, tool, isolation, burden, identity in rows
     ]
-    # gVisor under rootful podman: the workload talks to gVisor's user-space kernel, never to
-    # the host's, which is what a VM-backed container gives too (docs/SECURITY.md section 6).
+    # gVisor under rootful podman and under Docker Engine: the workload talks to gVisor's
+    # user-space kernel, never to the host's, which is what a VM-backed container gives too
+    # (docs/SECURITY.md section 6).
     gvisor = [
         replace(
             probes[index],
